@@ -1,0 +1,57 @@
+"""The loyalty portal: ``create_app`` builds the Flask application."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from .config import load_config
+from .db import run_in_transaction, sqlite_engine_options
+
+
+class PortalFlask(Flask):
+    """One database transaction per request: the view runs inside :func:`portal.db.run_in_transaction`, which
+    commits when the view returns, rolls back when it raises, and retries the whole view on a serialization
+    failure or deadlock (PostgreSQL) — so services only ever flush."""
+
+    def dispatch_request(self):
+        return run_in_transaction(super().dispatch_request)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = PortalFlask(__name__, instance_relative_config=True)
+    load_config(app, config)
+    options = dict(sqlite_engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
+    options.update(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+
+    from . import extensions as ext
+
+    ext.db.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=str(_migrations_dir()), render_as_batch=True)
+    ext.csrf.init_app(app)
+    ext.limiter.init_app(app)
+    from .services.i18n import select_locale
+
+    ext.babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+
+    from . import models  # noqa: F401  (register the tables)
+    from .web import init_web
+
+    init_web(app)
+
+    from .blueprints import register_blueprints
+
+    register_blueprints(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"

@@ -1,0 +1,94 @@
+"""Helpers shared by the API groups: authentication, JSON bodies, idempotent balance changes."""
+from __future__ import annotations
+
+import functools
+import json
+
+from flask import Response, g, jsonify, request
+from flask_babel import lazy_gettext as _l
+
+from ...services import accounts, idempotency
+from ...services.errors import BadRequest, DomainError, Forbidden, Unauthorized, VendorSuspended
+
+
+def authenticate(scope: str) -> None:
+    """Resolve the bearer API key into ``g.actor``; ``scope`` is "vendor" or "admin"."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    key = accounts.resolve_api_key(token) if token else None
+    if key is None:
+        raise Unauthorized(_l("A valid API key is required (Authorization: Bearer …)."))
+    if key.scope != scope:
+        raise Forbidden(_l("This API key cannot use this part of the API."))
+    if key.vendor is not None and not key.vendor.active:
+        raise VendorSuspended()
+    g.api_key = key
+    g.actor = accounts.actor_for_api_key(key)
+    if key.vendor is not None:
+        g.fallback_locale = key.vendor.locale
+
+
+def json_body() -> dict:
+    """The JSON object sent, {} for an empty body; a clear 400 for anything else."""
+    if not request.get_data(cache=True):
+        return {}
+    if not request.is_json:
+        raise BadRequest(_l("Send a JSON body with Content-Type: application/json."))
+    try:
+        data = json.loads(request.get_data(cache=True))
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(_l("The body is not valid JSON."))
+    if not isinstance(data, dict):
+        raise BadRequest(_l("The request body must be a JSON object."))
+    return data
+
+
+def query_int(name: str, default: int, minimum: int = 0, maximum: int = 10_000) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise BadRequest(_l("Query parameter %(name)s must be a whole number.", name=name),
+                         fields={name: [_l("Must be a whole number.")]})
+    return max(minimum, min(maximum, int(raw)))
+
+
+def balance_change(view):
+    """Make a balance-changing POST idempotent with the ``Idempotency-Key`` header.
+
+    The view receives ``idempotency_key`` and returns ``(body_dict, status)``. A replay with the same key and body
+    returns the stored status and body (header ``Idempotent-Replayed: true``); the same key with another body is
+    422 ``idempotency_key_reused``. Refusals that leave a trace (a wrong PIN, a cooldown) are stored too, as the
+    endpoint did run; other errors roll back with the claim, so the request can simply be retried.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            body, status = view(*args, idempotency_key=None, **kwargs)
+            return jsonify(body), status
+        body_in = json_body()
+        scope = g.actor.idempotency_scope
+        fingerprint = idempotency.request_fingerprint(request.method, request.path, body_in)
+        record = idempotency.claim(scope, key, fingerprint)
+        if record is not None:
+            response = Response(record.response_body, status=record.status_code, mimetype="application/json")
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        try:
+            body, status = view(*args, idempotency_key=key.strip(), **kwargs)
+        except DomainError as error:
+            if not error.keep_changes:
+                raise
+            body, status = {"error": error.to_dict()}, error.status
+            idempotency.store(scope, key, status, body)
+            response = jsonify(body)
+            response.status_code = status
+            if error.retry_after is not None:
+                response.headers["Retry-After"] = str(error.retry_after)
+            return response
+        idempotency.store(scope, key, status, body)
+        return jsonify(body), status
+
+    return wrapper

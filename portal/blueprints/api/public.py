@@ -1,0 +1,40 @@
+"""Public API: /api/v1/loyalty — program information and self-enrolment (the wallet service joins here)."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g
+
+from ...extensions import limiter
+from ...services import cards, programs
+from ...services.serializers import card_to_dict, program_to_dict
+from .common import json_body
+
+bp = Blueprint("public_api", __name__, url_prefix="/loyalty")
+
+
+@bp.get("/programs/<slug>")
+def program(slug):
+    return program_to_dict(programs.get_program_by_slug(slug), public=True)
+
+
+@bp.post("/programs/<slug>/enroll")
+@limiter.limit(lambda: current_app.config["ENROLL_RATE_LIMIT"])
+def enroll(slug):
+    program = programs.get_program_by_slug(slug)
+    g.default_locale = program.vendor.locale
+    card, created = cards.enroll(program, json_body())
+    body = card_to_dict(card, include_customer=False)
+    body.update(enrollment_links(card))
+    return body, 201 if created else 200
+
+
+def enrollment_links(card) -> dict:
+    """card_url always; wallet links when the wallets are configured (filled in by the wallet module)."""
+    from ...services.serializers import card_url
+
+    links = {"card_url": card_url(card), "pkpass_url": None, "google_save_url": None}
+    try:
+        from ...services.wallet import links as wallet_links
+    except ImportError:
+        return links
+    links.update(wallet_links.for_card(card))
+    return links

@@ -1,0 +1,154 @@
+"""Vendor API: /api/v1/vendor/loyalty — a vendor API key sees only its own vendor's data."""
+from __future__ import annotations
+
+from flask import Blueprint, g, request
+
+from ...services import cards, operations, pins, programs, stats
+from ...services.serializers import card_to_dict, pin_to_dict, program_to_dict, transaction_to_dict
+from .common import authenticate, balance_change, json_body, query_int
+
+bp = Blueprint("vendor_api", __name__, url_prefix="/vendor/loyalty")
+
+
+@bp.before_request
+def _auth():
+    authenticate("vendor")
+
+
+def _card_result(card, tx, status=200):
+    return {"card": card_to_dict(card), "transaction": transaction_to_dict(tx)}, status
+
+
+@bp.get("/programs")
+def list_programs():
+    return {"programs": [program_to_dict(p) for p in programs.list_programs(g.actor)]}
+
+
+@bp.post("/programs")
+def create_program():
+    program = programs.create_program(g.actor, json_body())
+    return program_to_dict(program), 201
+
+
+@bp.get("/programs/<int:program_id>")
+def get_program(program_id):
+    return program_to_dict(programs.get_program(g.actor, program_id))
+
+
+@bp.patch("/programs/<int:program_id>")
+def update_program(program_id):
+    return program_to_dict(programs.update_program(g.actor, program_id, json_body()))
+
+
+@bp.get("/cards")
+def list_cards():
+    program_id = request.args.get("program_id")
+    program_id = query_int("program_id", 0, 0, 2**31 - 1) if program_id else None
+    limit = query_int("limit", 50, 1, 200)
+    offset = query_int("offset", 0, 0, 1_000_000)
+    found = cards.search_cards(g.actor, request.args.get("q"), program_id, limit=limit, offset=offset)
+    return {"cards": [card_to_dict(c) for c in found], "limit": limit, "offset": offset}
+
+
+@bp.post("/cards")
+def create_card():
+    card, created = cards.enroll_by_vendor(g.actor, json_body())
+    return card_to_dict(card), 201 if created else 200
+
+
+@bp.get("/cards/<card_number>")
+def get_card(card_number):
+    return card_to_dict(cards.get_card(g.actor, card_number))
+
+
+@bp.get("/cards/<card_number>/transactions")
+def card_transactions(card_number):
+    card = cards.get_card(g.actor, card_number)
+    limit = query_int("limit", 50, 1, 500)
+    before = query_int("before_id", 0, 0, 2**62)
+    txs = cards.recent_transactions(card, limit=limit, before_id=before or None)
+    return {"card_number": card.card_number, "transactions": [transaction_to_dict(t) for t in txs]}
+
+
+@bp.post("/cards/<card_number>/stamps")
+@balance_change
+def add_stamps(card_number, idempotency_key):
+    return _card_result(*operations.add_stamps(g.actor, card_number, json_body(), idempotency_key=idempotency_key),
+                        201)
+
+
+@bp.post("/cards/<card_number>/stamps/redeem")
+@balance_change
+def redeem_stamps(card_number, idempotency_key):
+    return _card_result(*operations.redeem_stamps(g.actor, card_number, json_body(),
+                                                  idempotency_key=idempotency_key), 201)
+
+
+@bp.post("/cards/<card_number>/points")
+@balance_change
+def earn_points(card_number, idempotency_key):
+    return _card_result(*operations.earn_points(g.actor, card_number, json_body(), idempotency_key=idempotency_key),
+                        201)
+
+
+@bp.post("/cards/<card_number>/points/redeem")
+@balance_change
+def redeem_points(card_number, idempotency_key):
+    return _card_result(*operations.redeem_points(g.actor, card_number, json_body(),
+                                                  idempotency_key=idempotency_key), 201)
+
+
+@bp.post("/cards/<card_number>/adjustments")
+@balance_change
+def adjust(card_number, idempotency_key):
+    return _card_result(*operations.adjust(g.actor, card_number, json_body(), idempotency_key=idempotency_key), 201)
+
+
+@bp.post("/transactions/<int:transaction_id>/void")
+@balance_change
+def void(transaction_id, idempotency_key):
+    return _card_result(*operations.void_transaction(g.actor, transaction_id, json_body(),
+                                                     idempotency_key=idempotency_key), 201)
+
+
+@bp.get("/pins")
+def list_pins():
+    program_id = request.args.get("program_id")
+    program_id = query_int("program_id", 0, 0, 2**31 - 1) if program_id else None
+    return {"pins": [pin_to_dict(p) for p in pins.list_pins(g.actor, program_id)]}
+
+
+@bp.post("/pins")
+def create_pin():
+    data = json_body()
+    program_id = data.get("program_id")
+    from ...services.validation import Fields
+
+    f = Fields(data)
+    program_id = f.integer("program_id", required=True, minimum=1)
+    f.done()
+    row, plaintext = pins.create_pin(g.actor, program_id, data)
+    body = pin_to_dict(row)
+    body["pin"] = plaintext  # shown once
+    return body, 201
+
+
+@bp.delete("/pins/<int:pin_id>")
+def delete_pin(pin_id):
+    pins.delete_pin(g.actor, pin_id)
+    return "", 204
+
+
+@bp.post("/pins/<int:pin_id>/unlock")
+def unlock_pin(pin_id):
+    return pin_to_dict(pins.unlock(g.actor, pin_id))
+
+
+@bp.get("/stats")
+def vendor_stats():
+    days = query_int("days", 30, 1, 365)
+    program_id = request.args.get("program_id")
+    program_id = query_int("program_id", 0, 0, 2**31 - 1) if program_id else None
+    if program_id:
+        programs.get_program(g.actor, program_id)
+    return stats.vendor_stats(g.actor, days, program_id)

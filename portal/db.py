@@ -1,0 +1,119 @@
+"""Database plumbing shared by every request, command and test.
+
+* ``UTCDateTime`` stores timezone-aware UTC datetimes on SQLite (which has no time zones) and PostgreSQL alike.
+* SQLite: WAL journal, a busy timeout, and write transactions opened with ``BEGIN IMMEDIATE`` (SQLAlchemy's
+  pysqlite recipe), because SQLite has no row locks; ``SELECT … FOR UPDATE`` is then a no-op and the database-wide
+  write lock serialises the read-check-write units instead.
+* ``run_in_transaction`` is the unit of work of a request or command: commit on success, roll back on error, and
+  retry the whole unit a bounded number of times on PostgreSQL serialization failures and deadlocks.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Callable, TypeVar
+
+from flask import has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.types import DateTime, TypeDecorator
+
+from .extensions import db
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+MAX_ATTEMPTS = 5
+READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class UTCDateTime(TypeDecorator):
+    """A ``DateTime`` that always comes back timezone-aware in UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(dt.timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def sqlite_engine_options(uri: str) -> dict:
+    if not uri.startswith("sqlite"):
+        return {"pool_pre_ping": True}
+    return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_on_connect(dbapi_connection, connection_record):
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    # Let SQLAlchemy (below) emit BEGIN itself, so we can choose IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_on_begin(conn):
+    if conn.dialect.name != "sqlite":
+        return
+    # Reads (GET pages) may share the database; anything that can write takes the write lock up front, so two
+    # requests never both read a card's balance and then both write.
+    if has_request_context() and request.method in READ_ONLY_METHODS:
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        return True
+    # SQLite: "database is locked" after the busy timeout.
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+
+
+def run_in_transaction(fn: Callable[[], T], *, attempts: int = MAX_ATTEMPTS) -> T:
+    """Run ``fn`` as one unit of work: commit on success, roll back and retry on serialization failure."""
+    for attempt in range(1, attempts + 1):
+        try:
+            result = fn()
+            db.session.commit()
+            return result
+        except Exception as exc:
+            if getattr(exc, "keep_changes", False):
+                # A refusal that must leave a trace (failed PIN count, refusal log): keep what was flushed.
+                db.session.commit()
+                raise
+            db.session.rollback()
+            if is_retryable(exc) and attempt < attempts:
+                log.info("retrying unit of work after %s (attempt %d)", type(exc).__name__, attempt)
+                time.sleep(0.01 * attempt)
+                continue
+            raise
+    raise AssertionError("unreachable")

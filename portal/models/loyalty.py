@@ -1,0 +1,250 @@
+"""The loyalty tables: programs, rewards, cards, the append-only ledger, staff PINs and their lockouts,
+Apple device registrations, the wallet outbox, idempotency records and the refusal log."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db import UTCDateTime
+from ..services.clock import now
+from .base import Model, TimestampMixin, pk
+
+PROGRAM_TYPES = ("stamps", "points")
+TRANSACTION_TYPES = ("stamp_add", "stamp_redeem", "points_earn", "points_redeem", "adjustment", "void")
+
+
+class LoyaltyProgram(TimestampMixin, Model):
+    __tablename__ = "loyalty_programs"
+    __table_args__ = (
+        CheckConstraint("type IN ('stamps', 'points')", name="type"),
+        CheckConstraint("stamps_required IS NULL OR stamps_required BETWEEN 1 AND 100", name="stamps_required"),
+        CheckConstraint("cooldown_minutes >= 0", name="cooldown"),
+        CheckConstraint("daily_stamp_limit >= 0", name="daily_limit"),
+        CheckConstraint("pin_max_attempts >= 1", name="pin_max_attempts"),
+        CheckConstraint("pin_lockout_minutes >= 1", name="pin_lockout"),
+    )
+
+    id: Mapped[int] = pk()
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"), nullable=False, index=True)
+    slug: Mapped[str] = mapped_column(String(80), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    type: Mapped[str] = mapped_column(String(10), nullable=False)
+    stamps_required: Mapped[int | None] = mapped_column(Integer)
+    reward_text: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    points_per_unit: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    currency: Mapped[str] = mapped_column(String(3), nullable=False, default="EUR")
+    require_pin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    cooldown_minutes: Mapped[int] = mapped_column(Integer, nullable=False, default=15)
+    daily_stamp_limit: Mapped[int] = mapped_column(Integer, nullable=False, default=5)
+    pin_max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=5)
+    pin_lockout_minutes: Mapped[int] = mapped_column(Integer, nullable=False, default=15)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # Wallet pass look: colours as "#rrggbb", the logo as PNG bytes.
+    background_color: Mapped[str] = mapped_column(String(7), nullable=False, default="#1f4e79")
+    foreground_color: Mapped[str] = mapped_column(String(7), nullable=False, default="#ffffff")
+    label_color: Mapped[str] = mapped_column(String(7), nullable=False, default="#cfe3f5")
+    logo_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now, onupdate=now)
+
+    vendor = relationship("Vendor", back_populates="programs", lazy="joined")
+    rewards = relationship("LoyaltyReward", back_populates="program", lazy="selectin",
+                           order_by="LoyaltyReward.points_cost")
+
+    @property
+    def is_stamps(self) -> bool:
+        return self.type == "stamps"
+
+
+class LoyaltyReward(TimestampMixin, Model):
+    """An entry of a points program's rewards catalog."""
+
+    __tablename__ = "loyalty_rewards"
+    __table_args__ = (CheckConstraint("points_cost >= 1", name="points_cost"),)
+
+    id: Mapped[int] = pk()
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"), nullable=False,
+                                            index=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    points_cost: Mapped[int] = mapped_column(Integer, nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+    program = relationship("LoyaltyProgram", back_populates="rewards")
+
+
+class LoyaltyCard(TimestampMixin, Model):
+    __tablename__ = "loyalty_cards"
+    __table_args__ = (
+        CheckConstraint("stamps >= 0", name="stamps_non_negative"),
+        CheckConstraint("points >= 0", name="points_non_negative"),
+        Index("ix_loyalty_cards_program_email", "program_id", "customer_email"),
+        Index("ix_loyalty_cards_program_phone", "program_id", "customer_phone"),
+        Index("ix_loyalty_cards_program_updated", "program_id", "updated_at"),
+    )
+
+    id: Mapped[int] = pk()
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"), nullable=False)
+    card_number: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)
+    public_token: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    customer_name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    customer_email: Mapped[str | None] = mapped_column(String(254))
+    customer_phone: Mapped[str | None] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(8), nullable=False, default="en")
+    stamps: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    points: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lifetime_stamps: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lifetime_points: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rewards_redeemed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    apple_serial: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    apple_auth_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    google_object_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    last_stamp_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+
+    program = relationship("LoyaltyProgram", lazy="joined")
+
+    @property
+    def balance(self) -> int:
+        return self.stamps if self.program.type == "stamps" else self.points
+
+
+class LoyaltyTransaction(Model):
+    """The append-only ledger. The database rejects UPDATE and DELETE on this table (trigger in the migration)."""
+
+    __tablename__ = "loyalty_transactions"
+    __table_args__ = (
+        CheckConstraint(
+            "type IN ('stamp_add', 'stamp_redeem', 'points_earn', 'points_redeem', 'adjustment', 'void')",
+            name="type"),
+        CheckConstraint("balance_after >= 0", name="balance_after_non_negative"),
+        CheckConstraint("type <> 'void' OR voided_transaction_id IS NOT NULL", name="void_points_at_original"),
+        Index("ix_loyalty_transactions_card_id_id", "card_id", "id"),
+        Index("ix_loyalty_transactions_card_type_created", "card_id", "type", "created_at"),
+        Index("ix_loyalty_transactions_program_created", "program_id", "created_at"),
+    )
+
+    id: Mapped[int] = pk()
+    card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id", ondelete="RESTRICT"), nullable=False)
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="RESTRICT"), nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    delta: Mapped[int] = mapped_column(Integer, nullable=False)
+    balance_after: Mapped[int] = mapped_column(Integer, nullable=False)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    reward_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_rewards.id", ondelete="SET NULL"))
+    staff_pin_id: Mapped[int | None] = mapped_column(ForeignKey("staff_pins.id", ondelete="SET NULL"))
+    staff_name: Mapped[str | None] = mapped_column(String(120))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    voided_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_transactions.id"), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    card = relationship("LoyaltyCard", lazy="select")
+    reward = relationship("LoyaltyReward", lazy="select")
+
+
+class StaffPin(TimestampMixin, Model):
+    """A staff member's PIN for one program.
+
+    ``pin_lookup`` is HMAC-SHA256(PIN_PEPPER, program id + PIN): an O(1) index to find the staff member and the
+    per-program uniqueness guard. ``pin_hash`` is bcrypt over the same HMAC, checked once per process and then
+    cached (docs/security.md). Neither reveals the PIN from a leaked database without the pepper.
+    """
+
+    __tablename__ = "staff_pins"
+    __table_args__ = (UniqueConstraint("program_id", "pin_lookup", name="uq_staff_pins_program_lookup"),)
+
+    id: Mapped[int] = pk()
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"), nullable=False,
+                                            index=True)
+    staff_name: Mapped[str] = mapped_column(String(120), nullable=False)
+    pin_lookup: Mapped[str] = mapped_column(String(64), nullable=False)
+    pin_hash: Mapped[str] = mapped_column(String(100), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    program = relationship("LoyaltyProgram", lazy="joined")
+
+
+class PinLockout(Model):
+    """Failed PIN attempts per program and client (an API key or a logged-in tablet user), so one bad actor
+    cannot lock every till."""
+
+    __tablename__ = "pin_lockouts"
+    __table_args__ = (UniqueConstraint("program_id", "client_key", name="uq_pin_lockouts_program_client"),)
+
+    id: Mapped[int] = pk()
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"), nullable=False)
+    client_key: Mapped[str] = mapped_column(String(80), nullable=False)
+    failed_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+
+
+class AppleDeviceRegistration(TimestampMixin, Model):
+    __tablename__ = "apple_device_registrations"
+    __table_args__ = (
+        UniqueConstraint("device_library_id", "pass_type_id", "serial_number", name="uq_apple_reg_device_pass"),
+        Index("ix_apple_reg_serial", "serial_number"),
+    )
+
+    id: Mapped[int] = pk()
+    device_library_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    push_token: Mapped[str] = mapped_column(String(200), nullable=False)
+    pass_type_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    serial_number: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class WalletOutbox(Model):
+    """A pending wallet update, written in the same transaction as the balance change it announces."""
+
+    __tablename__ = "wallet_outbox"
+    __table_args__ = (Index("ix_wallet_outbox_pending", "delivered_at", "available_at"),)
+
+    id: Mapped[int] = pk()
+    card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id", ondelete="CASCADE"), nullable=False,
+                                         index=True)
+    reason: Mapped[str] = mapped_column(String(32), nullable=False, default="balance")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+    available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyRecord(Model):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),)
+
+    id: Mapped[int] = pk()
+    scope: Mapped[str] = mapped_column(String(80), nullable=False)
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now, index=True)
+
+
+class Refusal(Model):
+    """An anti-fraud refusal (cooldown, daily limit, wrong or locked PIN), for the owner's dashboard."""
+
+    __tablename__ = "loyalty_refusals"
+    __table_args__ = (Index("ix_loyalty_refusals_program_created", "program_id", "created_at"),)
+
+    id: Mapped[int] = pk()
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"), nullable=False)
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_cards.id", ondelete="SET NULL"))
+    code: Mapped[str] = mapped_column(String(32), nullable=False)
+    client_key: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)

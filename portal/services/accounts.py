@@ -1,0 +1,156 @@
+"""Vendors, users, logins and API keys."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import ApiKey, User, Vendor
+from . import clock
+from .actor import Actor
+from .errors import Conflict, NotFound, ValidationError
+from .i18n import SUPPORTED, normalise_locale
+from .security import api_key_digest, check_password, hash_password, new_api_key
+from .validation import Fields, slugify
+
+MIN_PASSWORD = 10
+
+
+def _check_password_strength(fields: Fields, name: str, password: str | None) -> None:
+    if password is not None and len(password) < MIN_PASSWORD:
+        fields.error(name, _l("At least %(n)s characters.", n=MIN_PASSWORD))
+
+
+def _email_taken(email: str) -> bool:
+    return db.session.scalar(select(func.count()).select_from(User).where(User.email == email)) > 0
+
+
+def create_user(*, email: str, password: str, role: str, vendor: Vendor | None = None, name: str | None = None,
+                locale: str | None = None) -> User:
+    f = Fields({"email": email, "password": password, "name": name})
+    email_value = f.email("email", required=True)
+    password_value = f.string("password", required=True, max_length=200, strip=False)
+    _check_password_strength(f, "password", password_value)
+    name_value = f.string("name", max_length=120, default=None)
+    if role not in ("admin", "owner", "staff"):
+        f.error("role", _l("Unknown role."))
+    if role != "admin" and vendor is None:
+        f.error("vendor", _l("This field is required."))
+    f.done()
+    if _email_taken(email_value):
+        raise ValidationError(fields={"email": [_l("This email already has an account.")]})
+    user = User(email=email_value, password_hash=hash_password(password_value), role=role,
+                vendor_id=vendor.id if vendor else None, name=name_value, locale=normalise_locale(locale))
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def create_admin(email: str, password: str) -> User:
+    return create_user(email=email, password=password, role="admin")
+
+
+def _unique_vendor_slug(base: str) -> str:
+    slug, n = base, 2
+    while db.session.scalar(select(Vendor.id).where(Vendor.slug == slug)) is not None:
+        slug = f"{base}-{n}"
+        n += 1
+    return slug
+
+
+def create_vendor(*, name: str, owner_email: str, owner_password: str, timezone: str = "Europe/Luxembourg",
+                  locale: str = "en", slug: str | None = None) -> tuple[Vendor, User]:
+    f = Fields({"name": name, "timezone": timezone, "locale": locale})
+    name_value = f.string("name", required=True, max_length=120)
+    tz = f.string("timezone", max_length=64, default="Europe/Luxembourg")
+    if tz and clock.zone(tz) is clock.UTC and tz.upper() != "UTC":
+        f.error("timezone", _l("Unknown timezone."))
+    loc = normalise_locale(locale)
+    if loc is None:
+        f.error("locale", _l("Must be one of: %(choices)s.", choices=", ".join(SUPPORTED)))
+    f.done()
+    vendor = Vendor(name=name_value, slug=_unique_vendor_slug(slugify(slug or name_value)), timezone=tz, locale=loc)
+    db.session.add(vendor)
+    db.session.flush()
+    owner = create_user(email=owner_email, password=owner_password, role="owner", vendor=vendor)
+    return vendor, owner
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user for these credentials, or None. Costs one bcrypt check whether or not the email exists."""
+    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    ok = check_password(password or "", user.password_hash if user else None)
+    if not ok or user is None or not user.active:
+        return None
+    if user.vendor is not None and not user.vendor.active:
+        return None
+    user.last_login_at = clock.now()
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    f = Fields({"new_password": new})
+    if not check_password(current or "", user.password_hash):
+        f.error("current_password", _l("The current password is wrong."))
+    new_value = f.string("new_password", required=True, strip=False)
+    _check_password_strength(f, "new_password", new_value)
+    f.done()
+    user.password_hash = hash_password(new_value)
+
+
+def create_api_key(*, vendor: Vendor | None, name: str = "") -> tuple[ApiKey, str]:
+    """A new key; the plaintext is returned once and never stored."""
+    plaintext = new_api_key()
+    key = ApiKey(scope="vendor" if vendor else "admin", vendor_id=vendor.id if vendor else None, name=name,
+                 prefix=plaintext[:10], key_hash=api_key_digest(plaintext))
+    db.session.add(key)
+    db.session.flush()
+    return key, plaintext
+
+
+def resolve_api_key(plaintext: str) -> ApiKey | None:
+    if not plaintext or len(plaintext) > 200:
+        return None
+    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == api_key_digest(plaintext)))
+    if key is None or key.revoked_at is not None:
+        return None
+    return key
+
+
+def actor_for_api_key(key: ApiKey) -> Actor:
+    if key.scope == "admin":
+        return Actor(vendor_id=None, role="admin", api_key_id=key.id, name=key.name or "admin API key")
+    return Actor(vendor_id=key.vendor_id, role="api", api_key_id=key.id, name=key.name or "API")
+
+
+def actor_for_user(user: User) -> Actor:
+    return Actor(vendor_id=user.vendor_id, role=user.role, user_id=user.id, name=user.display_name)
+
+
+def get_vendor_by_slug(slug: str) -> Vendor:
+    vendor = db.session.scalar(select(Vendor).where(Vendor.slug == slug))
+    if vendor is None:
+        raise NotFound()
+    return vendor
+
+
+def get_vendor(vendor_id: int) -> Vendor:
+    vendor = db.session.get(Vendor, vendor_id)
+    if vendor is None:
+        raise NotFound()
+    return vendor
+
+
+def set_vendor_active(vendor: Vendor, active: bool) -> Vendor:
+    vendor.active = active
+    vendor.suspended_at = None if active else clock.now()
+    return vendor
+
+
+def list_vendors() -> list[Vendor]:
+    return list(db.session.scalars(select(Vendor).order_by(Vendor.name)))
+
+
+def ensure_unique_email_free(email: str) -> None:
+    if _email_taken(email):
+        raise Conflict(_l("This email already has an account."))

@@ -1,0 +1,225 @@
+"""Cards: numbers with a check digit, enrolment, look-up, search, GDPR export and erasure."""
+from __future__ import annotations
+
+import re
+import secrets
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
+from . import clock
+from .actor import Actor
+from .errors import NotFound, ValidationError
+from .i18n import normalise_locale
+from .programs import ensure_active, get_program
+from .validation import Fields
+
+CARD_NUMBER_BODY = 9  # digits before the check digit: one billion numbers
+
+
+def luhn_check_digit(body: str) -> str:
+    total = 0
+    for index, char in enumerate(reversed(body)):
+        digit = int(char)
+        if index % 2 == 0:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    return len(number) >= 2 and number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
+
+
+def new_card_number() -> str:
+    body = str(secrets.randbelow(9 * 10 ** (CARD_NUMBER_BODY - 1)) + 10 ** (CARD_NUMBER_BODY - 1))
+    return body + luhn_check_digit(body)
+
+
+def format_card_number(number: str) -> str:
+    """'1234567890' → '123 456 7890' for reading aloud at a till."""
+    return f"{number[:3]} {number[3:6]} {number[6:]}" if len(number) == 10 else number
+
+
+def normalise_card_number(raw: str | None) -> str:
+    """Strip spaces and dashes, check the length and the Luhn digit before any database query."""
+    cleaned = re.sub(r"[\s\-.]", "", raw or "")
+    if not cleaned.isdigit() or len(cleaned) != CARD_NUMBER_BODY + 1:
+        raise ValidationError(_l("A card number has 10 digits."),
+                              fields={"card_number": [_l("A card number has 10 digits.")]})
+    if not luhn_valid(cleaned):
+        raise ValidationError(_l("This card number has a typo (the check digit does not match)."),
+                              fields={"card_number": [_l("This card number has a typo (the check digit does not "
+                                                         "match).")]})
+    return cleaned
+
+
+def _new_card(program: LoyaltyProgram, name: str, email: str | None, phone: str | None, locale: str) -> LoyaltyCard:
+    now = clock.now()
+    for _ in range(10):
+        card = LoyaltyCard(program_id=program.id, card_number=new_card_number(),
+                           public_token=secrets.token_urlsafe(18), customer_name=name, customer_email=email,
+                           customer_phone=phone, locale=locale, stamps=0, points=0, lifetime_stamps=0,
+                           lifetime_points=0, rewards_redeemed=0, apple_serial=secrets.token_hex(16),
+                           apple_auth_token=secrets.token_urlsafe(24), created_at=now, updated_at=now)
+        card.program = program
+        try:
+            with db.session.begin_nested():
+                db.session.add(card)
+                db.session.flush()
+            return card
+        except IntegrityError:
+            continue  # a card number collision: draw again
+    raise RuntimeError("could not draw a free card number")
+
+
+def _existing(program: LoyaltyProgram, email: str | None, phone: str | None) -> LoyaltyCard | None:
+    conditions = []
+    if email:
+        conditions.append(LoyaltyCard.customer_email == email)
+    if phone:
+        conditions.append(LoyaltyCard.customer_phone == phone)
+    if not conditions:
+        return None
+    return db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.program_id == program.id,
+                                                       LoyaltyCard.erased_at.is_(None), or_(*conditions))
+                             .order_by(LoyaltyCard.id).limit(1))
+
+
+def parse_customer(data: dict, *, contact_required: bool) -> tuple[str, str | None, str | None, str]:
+    f = Fields(data)
+    name = f.string("name", max_length=120, default="") or ""
+    email = f.email("email")
+    phone = f.phone("phone")
+    locale_raw = f.string("locale", max_length=10, default=None)
+    locale = normalise_locale(locale_raw) if locale_raw else None
+    if locale_raw and locale is None:
+        f.error("locale", _l("Must be one of: %(choices)s.", choices="en, fr, de, lb"))
+    if contact_required and not email and not phone and "email" not in f.errors and "phone" not in f.errors:
+        f.error("email", _l("Give an email address or a phone number."))
+    f.done()
+    return name, email, phone, locale or "en"
+
+
+def enroll(program: LoyaltyProgram, data: dict) -> tuple[LoyaltyCard, bool]:
+    """Self-enrolment. Returns (card, created). The same email or phone again returns the existing card."""
+    ensure_active(program)
+    name, email, phone, locale = parse_customer(data, contact_required=True)
+    # Serialise enrolments of one program so two simultaneous sign-ups with one email make one card.
+    db.session.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.id == program.id).with_for_update())
+    existing = _existing(program, email, phone)
+    if existing is not None:
+        return existing, False
+    card = _new_card(program, name, email, phone, locale)
+    from .wallet_outbox import enqueue  # noqa: WPS433 (import cycle)
+
+    enqueue(card, "enrolled")
+    return card, True
+
+
+def enroll_by_vendor(actor: Actor, data: dict) -> tuple[LoyaltyCard, bool]:
+    f = Fields(data)
+    program_id = f.integer("program_id", required=True, minimum=1)
+    f.done()
+    program = get_program(actor, program_id)
+    ensure_active(program)
+    name, email, phone, locale = parse_customer(data, contact_required=False)
+    db.session.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.id == program.id).with_for_update())
+    existing = _existing(program, email, phone)
+    if existing is not None:
+        return existing, False
+    return _new_card(program, name, email, phone, locale), True
+
+
+def _vendor_scoped(stmt, actor: Actor):
+    if actor.vendor_id is not None:
+        return stmt.join(LoyaltyProgram, LoyaltyCard.program_id == LoyaltyProgram.id).where(
+            LoyaltyProgram.vendor_id == actor.vendor_id)
+    if actor.is_admin:
+        return stmt
+    raise NotFound()
+
+
+def get_card(actor: Actor, card_number: str, *, for_update: bool = False) -> LoyaltyCard:
+    number = normalise_card_number(card_number)
+    stmt = _vendor_scoped(select(LoyaltyCard).where(LoyaltyCard.card_number == number), actor)
+    if for_update:
+        stmt = stmt.with_for_update(of=LoyaltyCard).execution_options(populate_existing=True)
+    card = db.session.scalar(stmt)
+    if card is None:
+        raise NotFound(_l("No card with this number."))
+    return card
+
+
+def lock_card(card: LoyaltyCard) -> LoyaltyCard:
+    """Re-read the card under a row lock (SELECT … FOR UPDATE; SQLite holds its write lock already)."""
+    return db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.id == card.id).with_for_update(of=LoyaltyCard)
+                             .execution_options(populate_existing=True))
+
+
+def get_card_by_token(token: str) -> LoyaltyCard:
+    if not token or len(token) > 64:
+        raise NotFound()
+    card = db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.public_token == token))
+    if card is None or card.erased_at is not None or not card.program.vendor.active:
+        raise NotFound()
+    return card
+
+
+def get_card_by_serial(serial: str) -> LoyaltyCard | None:
+    return db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.apple_serial == serial))
+
+
+def search_cards(actor: Actor, q: str | None = None, program_id: int | None = None, *, limit: int = 50,
+                 offset: int = 0) -> list[LoyaltyCard]:
+    stmt = _vendor_scoped(select(LoyaltyCard), actor).where(LoyaltyCard.erased_at.is_(None))
+    if program_id is not None:
+        stmt = stmt.where(LoyaltyCard.program_id == program_id)
+    q = (q or "").strip()[:100]
+    if q:
+        digits = re.sub(r"[\s\-.]", "", q)
+        conditions = []
+        if digits.isdigit():
+            conditions.append(LoyaltyCard.card_number.startswith(digits, autoescape=True))
+            conditions.append(LoyaltyCard.customer_phone.contains(digits.lstrip("0"), autoescape=True))
+        lowered = q.lower()
+        if "@" in q:
+            conditions.append(LoyaltyCard.customer_email.startswith(lowered, autoescape=True))
+        else:
+            conditions.append(func.lower(LoyaltyCard.customer_name).contains(lowered, autoescape=True))
+            conditions.append(LoyaltyCard.customer_email.startswith(lowered, autoescape=True))
+        stmt = stmt.where(or_(*conditions))
+    stmt = stmt.order_by(LoyaltyCard.updated_at.desc(), LoyaltyCard.id.desc()).limit(min(limit, 200)).offset(offset)
+    return list(db.session.scalars(stmt))
+
+
+def recent_transactions(card: LoyaltyCard, limit: int = 50, before_id: int | None = None) -> list[LoyaltyTransaction]:
+    stmt = select(LoyaltyTransaction).where(LoyaltyTransaction.card_id == card.id)
+    if before_id:
+        stmt = stmt.where(LoyaltyTransaction.id < before_id)
+    return list(db.session.scalars(stmt.order_by(LoyaltyTransaction.id.desc()).limit(min(limit, 500))))
+
+
+def export_personal_data(card: LoyaltyCard) -> dict:
+    from .serializers import card_to_dict, transaction_to_dict
+
+    return {
+        "card": card_to_dict(card, include_customer=True),
+        "transactions": [transaction_to_dict(t) for t in recent_transactions(card, limit=500)],
+        "exported_at": clock.now().isoformat(),
+    }
+
+
+def erase_personal_data(card: LoyaltyCard) -> None:
+    """GDPR erasure: personal fields are anonymised; the ledger (which holds no personal data) is kept."""
+    card.customer_name = ""
+    card.customer_email = None
+    card.customer_phone = None
+    card.erased_at = clock.now()
+    card.public_token = secrets.token_urlsafe(18)  # the old link stops working
+    db.session.flush()

@@ -1,0 +1,80 @@
+"""Idempotency-Key handling for every POST that changes a balance.
+
+Claim first: ``INSERT … ON CONFLICT DO NOTHING`` in the request's own transaction. On PostgreSQL a second request
+with the same key waits on the first one's uncommitted claim, then sees its stored response and replays it; on
+SQLite the write lock serialises the two. A key is scoped to the client (API key or user) and kept for
+``IDEMPOTENCY_TTL_HOURS`` (at least 24 h).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import random
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..extensions import db
+from ..models import IdempotencyRecord
+from . import clock
+from .errors import Conflict, IdempotencyKeyReused, ValidationError
+
+
+def request_fingerprint(method: str, path: str, body) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def validate_key(key: str) -> str:
+    key = key.strip()
+    if not key or len(key) > 255 or not key.isprintable():
+        raise ValidationError(_l("The Idempotency-Key header must be 1 to 255 printable characters."))
+    return key
+
+
+def claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
+    """Claim ``key`` for this request. Returns None when the caller should do the work, or the stored record
+    whose response must be replayed."""
+    key = validate_key(key)
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(IdempotencyRecord).values(scope=scope, key=key, request_hash=fingerprint,
+                                            created_at=clock.now()).on_conflict_do_nothing(
+        index_elements=["scope", "key"])
+    result = db.session.execute(stmt)
+    _maybe_purge()
+    if result.rowcount == 1:
+        return None
+    record = db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
+                                                               IdempotencyRecord.key == key)
+                               .execution_options(populate_existing=True))
+    if record is None:  # purged between the two statements
+        return claim(scope, key, fingerprint)
+    if record.request_hash != fingerprint:
+        raise IdempotencyKeyReused()
+    if record.status_code is None:
+        raise Conflict(_l("A request with this Idempotency-Key is still being processed."))
+    return record
+
+
+def store(scope: str, key: str, status: int, body: dict) -> None:
+    record = db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
+                                                               IdempotencyRecord.key == key.strip()))
+    if record is not None:
+        record.status_code = status
+        record.response_body = json.dumps(body, separators=(",", ":"))
+        db.session.flush()
+
+
+def _maybe_purge() -> None:
+    if random.random() < 0.01:
+        purge()
+
+
+def purge() -> int:
+    hours = max(24, int(current_app.config.get("IDEMPOTENCY_TTL_HOURS", 48)))
+    cutoff = clock.now() - dt.timedelta(hours=hours)
+    return db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)).rowcount

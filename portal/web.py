@@ -1,0 +1,174 @@
+"""Cross-cutting web concerns: errors (JSON under /api/, pages elsewhere), security headers, the login manager,
+and ``render`` for htmx (the whole page, or one block of the same template on ``HX-Request``)."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, make_response, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from jinja2_fragments.flask import render_block
+from werkzeug.exceptions import HTTPException
+
+from .extensions import db, login_manager
+from .services.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
+    423: "locked", 429: "rate_limited", 500: "internal_error",
+}
+HTTP_MESSAGES = {
+    400: _l("The request could not be understood."),
+    401: _l("Authentication is required."),
+    403: _l("You are not allowed to do this."),
+    404: _l("Not found."),
+    405: _l("This method is not allowed here."),
+    413: _l("The request is too large."),
+    415: _l("Unsupported content type."),
+    429: _l("Too many requests. Please wait a moment and try again."),
+    500: _l("Something went wrong on our side. Nothing was changed."),
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def json_error(status: int, code: str, message: str, **extra):
+    body = {"code": code, "message": str(message)}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    response = jsonify({"error": body})
+    response.status_code = status
+    if extra.get("retry_after") is not None:
+        response.headers["Retry-After"] = str(extra["retry_after"])
+    return response
+
+
+def domain_error_response(error: DomainError):
+    response = jsonify({"error": error.to_dict()})
+    response.status_code = error.status
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+
+
+def render(template: str, block: str | None = None, *, status: int = 200, **context):
+    """The whole page, or only ``block`` of the same template when htmx asks (``Vary: HX-Request``)."""
+    if block and is_htmx():
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def error_page(status: int, message, **context):
+    try:
+        return render("errors/error.html", "content", status=status, status_code=status, message=message,
+                      **context)
+    except Exception:  # the error page itself must never fail
+        log.exception("error page failed")
+        return str(message), status
+
+
+def init_web(app: Flask) -> None:
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from .models import User
+
+        try:
+            return db.session.get(User, int(user_id))
+        except (TypeError, ValueError):
+            return None
+
+    login_manager.login_view = "vendor.login"
+    login_manager.login_message = _l("Please log in to see this page.")
+    login_manager.session_protection = "strong"
+
+    @app.errorhandler(DomainError)
+    def handle_domain_error(error: DomainError):
+        if wants_json():
+            return domain_error_response(error)
+        return error_page(error.status, error.render_message(), error=error)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf(error):
+        message = _l("Your form expired or came from another site. Reload the page and try again.")
+        if wants_json():
+            return json_error(400, "csrf_failed", message)
+        return error_page(400, message)
+
+    @app.errorhandler(HTTPException)
+    def handle_http(error: HTTPException):
+        status = error.code or 500
+        if status == 429:
+            retry = _retry_after_from_limiter()
+            if wants_json():
+                return json_error(429, "rate_limited", HTTP_MESSAGES[429], retry_after=retry)
+            response = error_page(429, HTTP_MESSAGES[429])
+            if retry:
+                response.headers["Retry-After"] = str(retry)
+            return response
+        message = HTTP_MESSAGES.get(status, error.description)
+        if wants_json():
+            response = json_error(status, HTTP_CODES.get(status, "http_error"), message)
+            if status == 405 and getattr(error, "valid_methods", None):
+                response.headers["Allow"] = ", ".join(error.valid_methods)
+            return response
+        if status in (301, 302, 303, 307, 308):
+            return error
+        return error_page(status, message)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        db.session.rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return json_error(500, "internal_error", HTTP_MESSAGES[500])
+        return error_page(500, HTTP_MESSAGES[500])
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+            "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+            "form-action 'self'; frame-ancestors 'none'")
+        if request.is_secure or app.config.get("APP_ENV") == "production":
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+    @app.context_processor
+    def inject_globals():
+        from .services.i18n import LANGUAGE_NAMES, SUPPORTED, current_locale
+
+        return {"languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED], "current_locale": current_locale(),
+                "current_vendor": getattr(g, "vendor", None)}
+
+
+def _retry_after_from_limiter() -> int | None:
+    limit = getattr(g, "view_rate_limit", None)
+    if limit is None:
+        return None
+    try:
+        from .extensions import limiter
+
+        reset, _remaining = limiter.limiter.get_window_stats(limit[0], *limit[1])
+        import time
+
+        return max(1, int(reset - time.time()))
+    except Exception:  # noqa: BLE001 - a missing hint must not break the 429 itself
+        return None
