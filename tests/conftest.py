@@ -49,17 +49,32 @@ def _migrate(url: str, instance: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_template(tmp_path_factory):
-    """Migrate once per session with Alembic (never create_all): a template SQLite file, or the PG schema."""
+def pg_url():
+    """A private database on the PostgreSQL server of TEST_DATABASE_URL, so parallel runs never collide;
+    dropped at the end of the session."""
+    from sqlalchemy.engine import make_url
+
+    base = make_url(PG_URL)
+    name = f"{base.database}_run_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory, request):
+    """Migrate once per session with Alembic (never create_all): a template SQLite file, or a PG database."""
     base = tmp_path_factory.mktemp("db")
     if IS_PG:
-        engine = create_engine(PG_URL)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-        _migrate(PG_URL, base)
-        return PG_URL
+        url = request.getfixturevalue("pg_url")
+        _migrate(url, base)
+        return url
     template = base / "template.sqlite3"
     _migrate(f"sqlite:///{template}", base)
     return template
@@ -78,8 +93,8 @@ def _truncate_pg(url: str) -> None:
 @pytest.fixture
 def database_url(database_template, tmp_path):
     if IS_PG:
-        _truncate_pg(PG_URL)
-        return PG_URL
+        _truncate_pg(database_template)
+        return database_template
     path = tmp_path / f"test-{next(_counter)}.sqlite3"
     shutil.copyfile(database_template, path)
     return f"sqlite:///{path}"
