@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from contextvars import ContextVar
 from typing import Callable, TypeVar
 
 from flask import has_request_context, request
@@ -75,16 +76,23 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
     cursor.close()
 
 
+#: How SQLite transactions outside a request begin. Commands (workers, demo) write after reading, so they take
+#: the write lock up front; a test thread that only inspects the database sets "DEFERRED" so it never holds the
+#: lock that a live server thread is waiting for.
+sqlite_begin_outside_requests: ContextVar[str] = ContextVar("sqlite_begin_outside_requests", default="IMMEDIATE")
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_on_begin(conn):
     if conn.dialect.name != "sqlite":
         return
     # Reads (GET pages) may share the database; anything that can write takes the write lock up front, so two
     # requests never both read a card's balance and then both write.
-    if has_request_context() and request.method in READ_ONLY_METHODS:
-        conn.exec_driver_sql("BEGIN")
+    if has_request_context():
+        mode = "DEFERRED" if request.method in READ_ONLY_METHODS else "IMMEDIATE"
     else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = sqlite_begin_outside_requests.get()
+    conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def is_retryable(exc: BaseException) -> bool:

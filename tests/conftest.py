@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from portal import create_app
+from portal.db import sqlite_begin_outside_requests
 from portal.extensions import db as _db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,9 +102,10 @@ def database_url(database_template, tmp_path):
 
 
 @pytest.fixture
-def app_config():
-    """Override in a test module to change settings: ``@pytest.fixture def app_config(): return {...}``."""
-    return {}
+def app_config(request):
+    """Extra settings: ``@pytest.mark.parametrize("app_config", [{...}], indirect=True)`` on a test, or override
+    the fixture in a module."""
+    return getattr(request, "param", {})
 
 
 @pytest.fixture
@@ -113,10 +115,14 @@ def app(database_url, tmp_path, app_config):
     config = {**TEST_CONFIG, "DATABASE_URL": database_url, **app_config}
     application = create_app(config)
     application.instance_path = str(instance)
+    # The test thread only inspects and seeds: it must never sit on SQLite's write lock while a live-server
+    # thread waits for it. (Tests call db.session.rollback() to see what other threads committed.)
+    token = sqlite_begin_outside_requests.set("DEFERRED")
     with application.app_context():
         yield application
         _db.session.remove()
         _db.engine.dispose()
+    sqlite_begin_outside_requests.reset(token)
 
 
 @pytest.fixture

@@ -43,10 +43,10 @@ def claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(IdempotencyRecord).values(scope=scope, key=key, request_hash=fingerprint,
                                             created_at=clock.now()).on_conflict_do_nothing(
-        index_elements=["scope", "key"])
-    result = db.session.execute(stmt)
+        index_elements=["scope", "key"]).returning(IdempotencyRecord.id)
+    claimed = db.session.execute(stmt).first()  # rowcount is not reliable here (-1 on psycopg)
     _maybe_purge()
-    if result.rowcount == 1:
+    if claimed is not None:
         return None
     record = db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
                                                                IdempotencyRecord.key == key)
