@@ -72,6 +72,10 @@ class RecordedPush:
         return json.loads(self.body)
 
 
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
 def _subject_dict(peercert: dict[str, Any] | None) -> dict[str, str]:
     """Flatten ``SSLSocket.getpeercert()['subject']`` into {attr: value}."""
     result: dict[str, str] = {}
@@ -94,7 +98,12 @@ class _Connection:
         self.thread = threading.Thread(target=self.run, name=f"apns-standin-conn-{address}", daemon=True)
 
     def close(self) -> None:
+        """Ask the connection thread to drop the connection, and wake it up."""
         self.closed.set()
+        with suppress(OSError):
+            # The plain-socket shutdown (not SSLSocket.shutdown, which would
+            # tear down the TLS object under the reading thread's feet).
+            socket.socket.shutdown(self.raw, socket.SHUT_RDWR)
 
     def run(self) -> None:
         try:
@@ -152,6 +161,8 @@ class _Connection:
                 return
             if not data:
                 return
+            if standin._mode == "down" or self.closed.is_set():
+                return  # drop the request unanswered
             try:
                 events = conn.receive_data(data)
             except h2.exceptions.ProtocolError:
@@ -160,15 +171,17 @@ class _Connection:
                 return
             for event in events:
                 if isinstance(event, h2.events.RequestReceived):
-                    streams[event.stream_id] = (dict(event.headers), bytearray())
+                    # header_encoding="utf-8" makes h2 hand us str pairs.
+                    header_map = {_text(k): _text(v) for k, v in event.headers or ()}
+                    streams[event.stream_id] = (header_map, bytearray())
                 elif isinstance(event, h2.events.DataReceived):
                     if event.stream_id in streams:
                         streams[event.stream_id][1].extend(event.data)
                     conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
                 elif isinstance(event, h2.events.StreamEnded):
-                    headers, body = streams.pop(event.stream_id, ({}, bytearray()))
+                    headers, received = streams.pop(event.stream_id, ({}, bytearray()))
                     status, resp_headers, resp_body, hang = standin._handle(
-                        headers, bytes(body), subject
+                        headers, bytes(received), subject
                     )
                     if hang is not None:
                         delayed.append((time.monotonic() + hang, event.stream_id, status, resp_headers, resp_body))

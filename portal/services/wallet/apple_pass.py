@@ -134,9 +134,10 @@ def _load_private_key(data: bytes, password: str | None, what: str) -> PrivateKe
 
 def _public_der(key_or_cert: Any) -> bytes:
     public = key_or_cert.public_key()
-    return public.public_bytes(
+    der: bytes = public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    return der
 
 
 def _name_attr(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
@@ -400,7 +401,7 @@ def build_pkpass(
     match the signing certificate (Wallet would reject such a pass silently).
     """
     _check_pass_identity(pass_json, signer)
-    pass_bytes = _json_bytes(pass_json)
+    pass_bytes = _json_bytes(pass_json if isinstance(pass_json, dict) else dict(pass_json))
 
     entries: list[tuple[str, bytes]] = [("pass.json", pass_bytes)]
     manifest: dict[str, str] = {"pass.json": _sha1_hex(pass_bytes)}
@@ -517,6 +518,8 @@ def check_configuration(
     the pass certificate.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.timezone.utc)  # naive means UTC
     problems: list[str] = []
 
     cert_data = _read_for_check(cert_path, "Pass certificate", problems)

@@ -162,10 +162,12 @@ class GoogleWalletClient:
         except requests.exceptions.RequestException as exc:
             raise GoogleWalletError(0, f"connection error: {exc}", retryable=True) from exc
         except auth_exceptions.RefreshError as exc:
-            # The token endpoint answered, but refused (bad key, disabled account...)
-            # or failed transiently (google-auth marks 5xx/429 as retryable).
+            # The token endpoint answered but refused (bad key, disabled or
+            # unknown account: status 401, permanent), or kept failing after
+            # google-auth's own retries (5xx/429: status 0, retryable).
+            retryable = bool(getattr(exc, "retryable", False))
             raise GoogleWalletError(
-                401, f"could not obtain an access token: {exc}", retryable=exc.retryable
+                0 if retryable else 401, f"could not obtain an access token: {exc}", retryable
             ) from exc
         except auth_exceptions.TransportError as exc:
             raise GoogleWalletError(0, f"token endpoint unreachable: {exc}", retryable=True) from exc
@@ -309,7 +311,8 @@ class SaveLinkSigner:
         }
         if self.expires_in is not None:
             claims["exp"] = now + self.expires_in
-        return jwt.encode(self._signer, claims).decode("ascii")
+        encoded: bytes = jwt.encode(self._signer, claims)
+        return encoded.decode("ascii")
 
     def save_url(
         self, loyalty_object: dict[str, Any], loyalty_class: dict[str, Any] | None = None
