@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Serve the portal on SQLite (instance/portal.sqlite3) with demo data at http://127.0.0.1:5000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+export FLASK_APP=wsgi
+.venv/bin/flask db upgrade
+.venv/bin/flask loyalty demo
+echo
+echo "Serving on http://127.0.0.1:${PORT:-5000}  (Ctrl+C to stop)"
+exec .venv/bin/flask run --host 127.0.0.1 --port "${PORT:-5000}"
