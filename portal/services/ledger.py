@@ -21,9 +21,14 @@ from .errors import InsufficientBalance
 from .wallet_outbox import enqueue
 
 GENESIS = "0" * 64
+LEDGER_COLUMNS = (LoyaltyTransaction.id, LoyaltyTransaction.card_id, LoyaltyTransaction.type,
+                  LoyaltyTransaction.delta, LoyaltyTransaction.balance_after, LoyaltyTransaction.amount,
+                  LoyaltyTransaction.reward_id, LoyaltyTransaction.voided_transaction_id, LoyaltyTransaction.note,
+                  LoyaltyTransaction.created_at, LoyaltyTransaction.prev_hash, LoyaltyTransaction.hash)
 
 
-def canonical(tx: LoyaltyTransaction) -> bytes:
+def canonical(tx) -> bytes:
+    """``tx``: a LoyaltyTransaction or a row with the same fields."""
     fields = {
         "card_id": tx.card_id,
         "type": tx.type,
@@ -38,7 +43,7 @@ def canonical(tx: LoyaltyTransaction) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def chain_hash(prev_hash: str | None, tx: LoyaltyTransaction) -> str:
+def chain_hash(prev_hash: str | None, tx) -> str:
     return hashlib.sha256((prev_hash or GENESIS).encode() + b"|" + canonical(tx)).hexdigest()
 
 
@@ -110,9 +115,10 @@ def verify(vendor_id: int | None = None, batch: int = 2000, max_problems: int = 
             break
         last_card_id = cards[-1].id
         ids = [c.id for c in cards]
-        txs = db.session.scalars(select(LoyaltyTransaction).where(LoyaltyTransaction.card_id.in_(ids))
+        # Plain rows, not ORM objects: nothing accumulates in the session (verify runs inside web requests too).
+        txs = db.session.execute(select(*LEDGER_COLUMNS).where(LoyaltyTransaction.card_id.in_(ids))
                                  .order_by(LoyaltyTransaction.card_id, LoyaltyTransaction.id)).all()
-        by_card: dict[int, list[LoyaltyTransaction]] = {}
+        by_card: dict[int, list] = {}
         for tx in txs:
             by_card.setdefault(tx.card_id, []).append(tx)
         for card in cards:
@@ -120,11 +126,10 @@ def verify(vendor_id: int | None = None, batch: int = 2000, max_problems: int = 
             _verify_card(card, by_card.get(card.id, []), report)
             if len(report.problems) >= max_problems:
                 return report
-        db.session.expunge_all()
     return report
 
 
-def _verify_card(card, txs: list[LoyaltyTransaction], report: LedgerReport) -> None:
+def _verify_card(card, txs: list, report: LedgerReport) -> None:
     balance = card.stamps if card.type == "stamps" else card.points
     other = card.points if card.type == "stamps" else card.stamps
     running, prev = 0, None
