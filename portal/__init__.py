@@ -24,6 +24,12 @@ def create_app(config: dict | None = None) -> Flask:
     options = dict(sqlite_engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
     options.update(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    if app.config.get("PROXY_COUNT"):
+        # Behind N reverse proxies: trust their X-Forwarded-For/-Proto/-Host (docs/deploy.md).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
 
     from . import extensions as ext

@@ -16,7 +16,7 @@ ENV_KEYS_STR = (
     "APPLE_WWDR_CERT", "APNS_URL", "GOOGLE_WALLET_ISSUER_ID", "GOOGLE_SERVICE_ACCOUNT_FILE",
     "GOOGLE_WALLET_API_URL", "RATELIMIT_STORAGE_URI", "BABEL_DEFAULT_LOCALE", "LOG_LEVEL",
 )
-ENV_KEYS_INT = ("BCRYPT_ROUNDS", "PIN_CACHE_SECONDS", "IDEMPOTENCY_TTL_HOURS")
+ENV_KEYS_INT = ("BCRYPT_ROUNDS", "PIN_CACHE_SECONDS", "IDEMPOTENCY_TTL_HOURS", "PROXY_COUNT")
 
 
 def _persistent_secret(instance_path: str, name: str) -> str:
@@ -65,6 +65,8 @@ def default_config(instance_path: str) -> dict:
         "GOOGLE_SERVICE_ACCOUNT_FILE": None,
         "GOOGLE_WALLET_API_URL": "https://walletobjects.googleapis.com",
         "LOG_LEVEL": "INFO",
+        # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
+        "PROXY_COUNT": 0,
     }
 
 

@@ -248,3 +248,14 @@ def test_malformed_bodies_are_clean_400s(shop):
         r = shop.api.client.post(url, data=raw.encode("latin-1"), headers=headers)
         assert r.status_code == 400, raw
         assert r.json["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("app_config", [{"PROXY_COUNT": 1}], indirect=True)
+def test_behind_a_proxy_the_forwarded_scheme_is_trusted(client):
+    r = client.get("/api/v1/openapi.json", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
+    assert "Strict-Transport-Security" in r.headers
+
+
+def test_without_proxy_setting_forwarded_headers_are_ignored(client):
+    r = client.get("/api/v1/openapi.json", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in r.headers
