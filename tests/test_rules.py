@@ -373,3 +373,13 @@ def test_verify_ledger_detects_a_tampered_balance(shop, runner):
     result = runner.invoke(args=["loyalty", "verify-ledger"])
     assert result.exit_code == 1
     assert "transactions sum to 1" in result.output
+
+
+def test_pin_for_a_staff_account_of_another_shop_is_refused(shop, factories):
+    other = factories.vendor("Elsewhere")
+    stranger = factories.user(other, role="staff")
+    r = shop.api.post(f"{V}/pins", json={"program_id": shop.stamps.id, "staff_name": "X", "user_id": stranger.id})
+    assert r.status_code == 422 and "user_id" in r.json["error"]["fields"]
+    mine = factories.user(shop.vendor, role="staff")
+    r = shop.api.post(f"{V}/pins", json={"program_id": shop.stamps.id, "staff_name": "X", "user_id": mine.id})
+    assert r.status_code == 201 and r.json["user_id"] == mine.id

@@ -17,6 +17,8 @@ _MISSING = object()
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+# NUL, and lone UTF-16 surrogates (valid in JSON as "\ud800", but not encodable: the database and the ledger hash fail)
+FORBIDDEN_CHARS_RE = re.compile("[\x00\ud800-\udfff]")
 MAX_INT = 2**31 - 1
 
 
@@ -52,7 +54,7 @@ class Fields:
             self.error(name, _l("Must be text."))
             return default
         value = value.strip() if strip else value
-        if "\x00" in value:
+        if FORBIDDEN_CHARS_RE.search(value):
             self.error(name, _l("Contains characters that are not allowed."))
             return default
         if len(value) > max_length:
@@ -71,7 +73,7 @@ class Fields:
             return default
         if isinstance(value, str):
             value = value.strip()
-            if not re.fullmatch(r"[+-]?\d{1,12}", value):
+            if not re.fullmatch(r"[+-]?[0-9]{1,12}", value):
                 self.error(name, _l("Must be a whole number."))
                 return default
             value = int(value)
@@ -179,7 +181,7 @@ def normalise_phone(value: str) -> str | None:
     cleaned = re.sub(r"[\s().\-/]", "", value)
     if cleaned.startswith("00"):
         cleaned = "+" + cleaned[2:]
-    if not re.fullmatch(r"\+?\d{6,15}", cleaned):
+    if not re.fullmatch(r"\+?[0-9]{6,15}", cleaned):
         return None
     if not cleaned.startswith("+"):
         cleaned = "+352" + cleaned

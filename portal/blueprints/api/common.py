@@ -6,6 +6,7 @@ import json
 
 from flask import Response, g, jsonify, request
 from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ...services import accounts, idempotency
 from ...services.errors import BadRequest, DomainError, Forbidden, Unauthorized, VendorSuspended
@@ -30,13 +31,17 @@ def authenticate(scope: str) -> None:
 
 def json_body() -> dict:
     """The JSON object sent, {} for an empty body; a clear 400 for anything else."""
-    if not request.get_data(cache=True):
+    raw = request.get_data(cache=True)
+    if not raw:
         return {}
+    if request.content_length is None and request.max_content_length is not None \
+            and len(raw) >= request.max_content_length:
+        raise RequestEntityTooLarge()  # Werkzeug cuts a streamed (chunked) body at the limit instead of refusing it
     if not request.is_json:
         raise BadRequest(_l("Send a JSON body with Content-Type: application/json."))
     try:
-        data = json.loads(request.get_data(cache=True))
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise BadRequest(_l("The body is not valid JSON."))
     if not isinstance(data, dict):
         raise BadRequest(_l("The request body must be a JSON object."))
@@ -47,10 +52,10 @@ def query_int(name: str, default: int, minimum: int = 0, maximum: int = 10_000) 
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # str.isdigit() alone accepts '²', which int() refuses
         raise BadRequest(_l("Query parameter %(name)s must be a whole number.", name=name),
                          fields={name: [_l("Must be a whole number.")]})
-    return max(minimum, min(maximum, int(raw)))
+    return max(minimum, min(maximum, int(raw) if len(raw) <= 18 else maximum))  # int() refuses > 4300 digits
 
 
 def balance_change(view):
@@ -75,6 +80,9 @@ def balance_change(view):
         if record is not None:
             response = Response(record.response_body, status=record.status_code, mimetype="application/json")
             response.headers["Idempotent-Replayed"] = "true"
+            retry_after = (json.loads(record.response_body).get("error") or {}).get("retry_after")
+            if retry_after is not None:  # a replayed refusal keeps its Retry-After header
+                response.headers["Retry-After"] = str(retry_after)
             return response
         try:
             body, status = view(*args, idempotency_key=key.strip(), **kwargs)

@@ -5,21 +5,29 @@ from flask import Blueprint, current_app, g
 
 from ...extensions import limiter
 from ...services import cards, programs
+from ...services.errors import NotFound
 from ...services.serializers import card_to_dict, program_to_dict
+from ...services.validation import SLUG_RE
 from .common import json_body
 
 bp = Blueprint("public_api", __name__, url_prefix="/loyalty")
 
 
+def _program(slug: str):
+    if not SLUG_RE.fullmatch(slug):  # never a slug: no query (PostgreSQL refuses NUL in text, for one)
+        raise NotFound()
+    return programs.get_program_by_slug(slug)
+
+
 @bp.get("/programs/<slug>")
 def program(slug):
-    return program_to_dict(programs.get_program_by_slug(slug), public=True)
+    return program_to_dict(_program(slug), public=True)
 
 
 @bp.post("/programs/<slug>/enroll")
 @limiter.limit(lambda: current_app.config["ENROLL_RATE_LIMIT"])
 def enroll(slug):
-    program = programs.get_program_by_slug(slug)
+    program = _program(slug)
     g.default_locale = program.vendor.locale
     card, created = cards.enroll(program, json_body())
     body = card_to_dict(card, include_customer=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, g, request
 
 from ...services import cards, operations, pins, programs, stats
+from ...services.errors import NotFound
 from ...services.serializers import card_to_dict, pin_to_dict, program_to_dict, transaction_to_dict
 from .common import authenticate, balance_change, json_body, query_int
 
@@ -13,6 +14,8 @@ bp = Blueprint("vendor_api", __name__, url_prefix="/vendor/loyalty")
 @bp.before_request
 def _auth():
     authenticate("vendor")
+    if any(isinstance(v, int) and v > 2**31 - 1 for v in (request.view_args or {}).values()):
+        raise NotFound()  # ids are 32-bit: a larger one is no row (and SQLite would overflow binding it)
 
 
 def _card_result(card, tx, status=200):
@@ -46,7 +49,8 @@ def list_cards():
     program_id = query_int("program_id", 0, 0, 2**31 - 1) if program_id else None
     limit = query_int("limit", 50, 1, 200)
     offset = query_int("offset", 0, 0, 1_000_000)
-    found = cards.search_cards(g.actor, request.args.get("q"), program_id, limit=limit, offset=offset)
+    q = request.args.get("q", "").replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    found = cards.search_cards(g.actor, q, program_id, limit=limit, offset=offset)
     return {"cards": [card_to_dict(c) for c in found], "limit": limit, "offset": offset}
 
 
@@ -65,7 +69,7 @@ def get_card(card_number):
 def card_transactions(card_number):
     card = cards.get_card(g.actor, card_number)
     limit = query_int("limit", 50, 1, 500)
-    before = query_int("before_id", 0, 0, 2**62)
+    before = query_int("before_id", 0, 0, 2**31 - 1)  # ids are 32-bit: PostgreSQL refuses a larger parameter
     txs = cards.recent_transactions(card, limit=limit, before_id=before or None)
     return {"card_number": card.card_number, "transactions": [transaction_to_dict(t) for t in txs]}
 
