@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, lazyload
 
 from ..extensions import db
 from ..models import ApiKey, User, Vendor
@@ -111,7 +112,10 @@ def create_api_key(*, vendor: Vendor | None, name: str = "") -> tuple[ApiKey, st
 def resolve_api_key(plaintext: str) -> ApiKey | None:
     if not plaintext or len(plaintext) > 200:
         return None
-    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == api_key_digest(plaintext)))
+    # Hot path (every API request): load the key and its vendor in one query, not the vendor's programs and
+    # their rewards (selectin by default), which the request loads itself if it needs them.
+    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == api_key_digest(plaintext))
+                            .options(joinedload(ApiKey.vendor).lazyload(Vendor.programs)))
     if key is None or key.revoked_at is not None:
         return None
     return key

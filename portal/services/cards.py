@@ -6,6 +6,7 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import defaultload
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -33,7 +34,7 @@ def luhn_check_digit(body: str) -> str:
 
 
 def luhn_valid(number: str) -> bool:
-    return len(number) >= 2 and number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
+    return len(number) >= 2 and number.isascii() and number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
 
 
 def new_card_number() -> str:
@@ -49,7 +50,7 @@ def format_card_number(number: str) -> str:
 def normalise_card_number(raw: str | None) -> str:
     """Strip spaces and dashes, check the length and the Luhn digit before any database query."""
     cleaned = re.sub(r"[\s\-.]", "", raw or "")
-    if not cleaned.isdigit() or len(cleaned) != CARD_NUMBER_BODY + 1:
+    if not (cleaned.isascii() and cleaned.isdigit()) or len(cleaned) != CARD_NUMBER_BODY + 1:
         raise ValidationError(_l("A card number has 10 digits."),
                               fields={"card_number": [_l("A card number has 10 digits.")]})
     if not luhn_valid(cleaned):
@@ -149,7 +150,10 @@ def get_card(actor: Actor, card_number: str, *, for_update: bool = False) -> Loy
     number = normalise_card_number(card_number)
     stmt = _vendor_scoped(select(LoyaltyCard).where(LoyaltyCard.card_number == number), actor)
     if for_update:
-        stmt = stmt.with_for_update(of=LoyaltyCard).execution_options(populate_existing=True)
+        # populate_existing refreshes the card (and its joined program); the program's reward catalog is
+        # loaded lazily, only by the operations that use it (redeem_points queries it itself).
+        stmt = stmt.with_for_update(of=LoyaltyCard).execution_options(populate_existing=True).options(
+            defaultload(LoyaltyCard.program).lazyload(LoyaltyProgram.rewards))
     card = db.session.scalar(stmt)
     if card is None:
         raise NotFound(_l("No card with this number."))
@@ -184,7 +188,7 @@ def search_cards(actor: Actor, q: str | None = None, program_id: int | None = No
     if q:
         digits = re.sub(r"[\s\-.]", "", q)
         conditions = []
-        if digits.isdigit():
+        if digits.isascii() and digits.isdigit():
             conditions.append(LoyaltyCard.card_number.startswith(digits, autoescape=True))
             conditions.append(LoyaltyCard.customer_phone.contains(digits.lstrip("0"), autoescape=True))
         lowered = q.lower()

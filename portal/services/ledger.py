@@ -48,8 +48,11 @@ def chain_hash(prev_hash: str | None, tx) -> str:
 
 
 def _last_hash(card: LoyaltyCard) -> str | None:
-    return db.session.scalar(select(LoyaltyTransaction.hash).where(LoyaltyTransaction.card_id == card.id)
-                             .order_by(LoyaltyTransaction.id.desc()).limit(1))
+    # No autoflush: every earlier append already flushed its row (append ends with a flush), so only the card's
+    # pending changes would be written here — and then again at the end of append (two UPDATEs per operation).
+    with db.session.no_autoflush:
+        return db.session.scalar(select(LoyaltyTransaction.hash).where(LoyaltyTransaction.card_id == card.id)
+                                 .order_by(LoyaltyTransaction.id.desc()).limit(1))
 
 
 def append(card: LoyaltyCard, actor: Actor, *, type: str, delta: int, amount: Decimal | None = None,

@@ -92,9 +92,9 @@ def add_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key: s
             raise CooldownActive(available_at=until, retry_after=retry, tz=program.vendor.timezone)
         raise DailyLimitReached(available_at=until, retry_after=retry, tz=program.vendor.timezone,
                                 limit=program.daily_stamp_limit)
+    card.last_stamp_at = now  # set before append's flush: one UPDATE of the card row, not two
     tx = ledger.append(card, actor, type="stamp_add", delta=count, staff=staff, note=note,
                        idempotency_key=idempotency_key)
-    card.last_stamp_at = now
     return card, tx
 
 

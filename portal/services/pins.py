@@ -17,6 +17,7 @@ import time
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
+from sqlalchemy.orm import lazyload
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -28,7 +29,9 @@ from .programs import get_program
 from .security import check_pin_hash, hash_pin, pin_lookup_digest
 from .validation import Fields
 
-PIN_RE = re.compile(r"^\d{4,8}$")
+PIN_RE = re.compile(r"^[0-9]{4,8}$")
+#: How precisely StaffPin.last_used_at is kept (see check_staff_pin).
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 class _VerifiedCache:
@@ -79,6 +82,12 @@ def create_pin(actor: Actor, program_id: int, data: dict) -> tuple[StaffPin, str
     name = f.string("staff_name", required=True, max_length=120)
     pin = _validate_pin(f) if f.has("pin") else None
     user_id = f.integer("user_id", minimum=1)
+    if user_id is not None:
+        from ..models import User
+
+        user = db.session.get(User, user_id)
+        if user is None or user.vendor_id != program.vendor_id:
+            f.error("user_id", _l("No such staff account in this shop."))
     f.done()
     if pin is None:
         pin = _free_random_pin(program)
@@ -125,7 +134,7 @@ def reset_pin(actor: Actor, pin_id: int, data: dict) -> tuple[StaffPin, str]:
 
 
 def get_pin(actor: Actor, pin_id: int) -> StaffPin:
-    stmt = select(StaffPin).join(LoyaltyProgram).where(StaffPin.id == pin_id)
+    stmt = select(StaffPin).join(LoyaltyProgram).where(StaffPin.id == pin_id, StaffPin.active.is_(True))
     if actor.vendor_id is None and not actor.is_admin:
         raise NotFound()
     if actor.vendor_id is not None:
@@ -137,15 +146,20 @@ def get_pin(actor: Actor, pin_id: int) -> StaffPin:
 
 
 def list_pins(actor: Actor, program_id: int | None = None) -> list[StaffPin]:
-    stmt = select(StaffPin).join(LoyaltyProgram).where(LoyaltyProgram.vendor_id == actor.vendor_id)
+    stmt = select(StaffPin).join(LoyaltyProgram).where(LoyaltyProgram.vendor_id == actor.vendor_id,
+                                                       StaffPin.active.is_(True))
     if program_id is not None:
         stmt = stmt.where(StaffPin.program_id == program_id)
     return list(db.session.scalars(stmt.order_by(StaffPin.program_id, StaffPin.staff_name)))
 
 
 def delete_pin(actor: Actor, pin_id: int) -> None:
+    """Retire a staff PIN. The row stays (the ledger points at it and keeps the staff name); its lookup digest is
+    replaced by a random value so the PIN stops working at once and can be given to someone else."""
     row = get_pin(actor, pin_id)
-    db.session.delete(row)
+    row.active = False
+    row.pin_lookup = "retired-" + secrets.token_hex(28)
+    verified_cache.clear()
     db.session.flush()
 
 
@@ -214,7 +228,7 @@ def check_staff_pin(program: LoyaltyProgram, pin: str | None, actor: Actor, *, c
     if PIN_RE.match(pin):
         staff = db.session.scalar(select(StaffPin).where(
             StaffPin.program_id == program.id, StaffPin.pin_lookup == pin_lookup_digest(program.id, pin),
-            StaffPin.active.is_(True)))
+            StaffPin.active.is_(True)).options(lazyload(StaffPin.program)))  # the program is loaded already
         if staff is not None and staff_pin_id is not None and staff.id != staff_pin_id:
             staff = None
         if staff is not None and not _verify_hash(staff):
@@ -224,7 +238,10 @@ def check_staff_pin(program: LoyaltyProgram, pin: str | None, actor: Actor, *, c
     if state is not None and state.failed_attempts:
         state.failed_attempts = 0  # a right PIN forgives earlier typos
         state.updated_at = now
-    staff.last_used_at = now
+    if staff.last_used_at is None or now - staff.last_used_at >= LAST_USED_RESOLUTION:
+        # Every stamp of a shift uses the same PIN row: writing it on each one would serialise all the tills on
+        # that row's lock until commit. "Last used" is kept to the minute instead.
+        staff.last_used_at = now
     return staff
 
 
