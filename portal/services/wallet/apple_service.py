@@ -1,0 +1,111 @@
+"""The database side of Apple's PassKit web service: device registrations and "which passes changed".
+
+Apple documents the protocol in "Wallet Passes: Adding a Web Service to Update Passes" (PassKit Web Service
+Reference). Wallet calls, relative to the pass's ``webServiceURL``:
+
+* ``POST   /v1/devices/<device>/registrations/<passTypeId>/<serial>``  {"pushToken"} — 201 new, 200 known;
+* ``GET    /v1/devices/<device>/registrations/<passTypeId>?passesUpdatedSince=<tag>`` — 200 serials or 204;
+* ``DELETE /v1/devices/<device>/registrations/<passTypeId>/<serial>`` — 200;
+* ``GET    /v1/passes/<passTypeId>/<serial>`` — the latest pass, with Last-Modified / 304;
+* ``POST   /v1/log`` — error messages from devices.
+
+The calls about one pass carry ``Authorization: ApplePass <authenticationToken>``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from ...extensions import db
+from ...models import AppleDeviceRegistration, LoyaltyCard, LoyaltyProgram
+from .. import clock
+from . import passes
+from .settings import setting
+
+DEVICE_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+SERIAL_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+PUSH_TOKEN_RE = re.compile(r"^[0-9A-Fa-f]{8,200}$")
+#: compared against when no card matches, so a wrong serial costs the same time as a wrong token
+_DUMMY_TOKEN = "x" * 32
+
+
+def authorized_card(serial: str, authorization: str | None) -> LoyaltyCard | None:
+    """The card whose pass has ``serial`` if ``authorization`` is ``ApplePass <its token>``; else None.
+
+    Constant-time comparison, and the same work whether the serial exists or not.
+    """
+    token = ""
+    if authorization and authorization.startswith("ApplePass "):
+        token = authorization[len("ApplePass "):].strip()
+    card = passes.card_for_pass(serial=serial) if SERIAL_RE.match(serial or "") else None
+    expected = card.apple_auth_token if card is not None else _DUMMY_TOKEN
+    ok = hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
+    return card if ok and card is not None and token else None
+
+
+def register(device: str, pass_type_id: str, serial: str, push_token: str) -> bool:
+    """Register (or refresh the push token of) a device for a pass. Returns True when new."""
+    existing = db.session.scalar(select(AppleDeviceRegistration).where(
+        AppleDeviceRegistration.device_library_id == device, AppleDeviceRegistration.pass_type_id == pass_type_id,
+        AppleDeviceRegistration.serial_number == serial).with_for_update())
+    if existing is not None:
+        existing.push_token = push_token
+        db.session.flush()
+        return False
+    try:
+        with db.session.begin_nested():  # a concurrent registration of the same device and pass wins: 200
+            db.session.add(AppleDeviceRegistration(device_library_id=device, pass_type_id=pass_type_id,
+                                                   serial_number=serial, push_token=push_token,
+                                                   created_at=clock.now()))
+    except IntegrityError:
+        return register(device, pass_type_id, serial, push_token)
+    return True
+
+
+def unregister(device: str, pass_type_id: str, serial: str) -> None:
+    db.session.execute(delete(AppleDeviceRegistration).where(
+        AppleDeviceRegistration.device_library_id == device, AppleDeviceRegistration.pass_type_id == pass_type_id,
+        AppleDeviceRegistration.serial_number == serial))
+
+
+def forget_serial(serial: str) -> None:
+    """Drop every device registration of a pass (GDPR erasure)."""
+    db.session.execute(delete(AppleDeviceRegistration).where(AppleDeviceRegistration.serial_number == serial))
+
+
+def updated_serials(device: str, pass_type_id: str, since_tag: str | None) -> tuple[list[str], str | None]:
+    """The serials registered on ``device`` whose pass changed after ``since_tag``, and the new tag.
+
+    One indexed join: registrations by (device, pass type) — the unique index's prefix — then the card by its
+    unique ``apple_serial`` and the program by primary key; so it costs the same with 200 000 registrations as
+    with ten.
+
+    The tag is the latest change (card balance or program design) with microsecond precision. A change is
+    stamped with the time its transaction *started* and becomes visible when it commits, so a tag taken "now"
+    could jump over a change committing a moment later. The tag returned is therefore never later than
+    ``now - WALLET_UPDATE_TAG_MARGIN_SECONDS``: the device may be told about a pass twice (it then gets a 304),
+    but never misses one.
+    """
+    since = passes.parse_update_tag(since_tag)
+    stmt = (select(LoyaltyCard.apple_serial, LoyaltyCard.updated_at, LoyaltyProgram.updated_at)
+            .select_from(AppleDeviceRegistration)
+            .join(LoyaltyCard, LoyaltyCard.apple_serial == AppleDeviceRegistration.serial_number)
+            .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyCard.program_id)
+            .where(AppleDeviceRegistration.device_library_id == device,
+                   AppleDeviceRegistration.pass_type_id == pass_type_id,
+                   LoyaltyCard.erased_at.is_(None)))
+    if since is not None:
+        stmt = stmt.where(or_(LoyaltyCard.updated_at > since, LoyaltyProgram.updated_at > since))
+    rows = db.session.execute(stmt).all()
+    if not rows:
+        return [], None
+    latest = max(max(card_at, program_at or card_at) for _serial, card_at, program_at in rows)
+    ceiling = clock.now() - dt.timedelta(seconds=float(setting("WALLET_UPDATE_TAG_MARGIN_SECONDS")))
+    tag_moment = min(latest, ceiling)
+    if since is not None and tag_moment < since:
+        tag_moment = since
+    return sorted(r[0] for r in rows), passes.update_tag(tag_moment)

@@ -1,0 +1,374 @@
+"""The wallet worker: delivers the wallet outbox to Apple (APNs pushes) and Google (LoyaltyObject updates).
+
+One round:
+
+1. **Claim** up to ``batch`` due rows in a short transaction of its own and commit. PostgreSQL:
+   ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint rows; SQLite: the transaction starts
+   with ``BEGIN IMMEDIATE`` and holds the database's write lock, which serialises claims. A claim is a lease
+   (``claimed_until``/``claimed_by``): a worker that dies leaves rows that become claimable again when the lease
+   expires, so a restart loses nothing. Rows of a card whose earlier rows another worker has already claimed
+   are left for the next round, so a card's changes are normally delivered by one worker at a time (two claims
+   in the very same instant may still take two rows of one card: both are delivered, neither twice).
+2. **Read** what the messages need (cards, programs, device registrations) in another short transaction.
+3. **Send**, outside any database transaction: rows are coalesced per card (three stamps in a row = one push);
+   every registered device of the card's pass gets one APNs push (one reused HTTP/2 connection); the card's
+   Google LoyaltyObject is PATCHed (or inserted, after lazily ensuring its program's LoyaltyClass).
+4. **Record** the outcome in a last short transaction, only for rows still leased to us: delivered rows get
+   ``delivered_at``; failed ones ``attempts + 1``, ``last_error`` and ``available_at = now + backoff``
+   (exponential, capped, with jitter); push tokens APNs calls gone (410) are deleted; a new Google object id is
+   stored on the card.
+
+Delivery is at-least-once: a worker that crashes after sending and before recording causes a repeat push when
+the lease expires, which Wallet handles (it asks which passes changed and gets a 304).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import uuid
+from collections import OrderedDict
+
+from flask import Flask
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.orm import Session, aliased
+
+from ...db import sqlite_begin_outside_requests
+from ...extensions import db
+from ...models import AppleDeviceRegistration, LoyaltyCard, WalletOutbox
+from .. import clock
+from . import google_objects
+from .settings import apple_configured, google_configured, setting
+
+log = logging.getLogger("portal.wallet.worker")
+
+
+@dataclasses.dataclass
+class CardJob:
+    card_id: int
+    row_ids: list[int]
+    attempts: int
+    card: LoyaltyCard | None = None
+    registrations: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (registration id, push token)
+    apple_error: str | None = None
+    google_error: str | None = None
+    gone_registrations: list[int] = dataclasses.field(default_factory=list)
+    google_object_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.apple_error is None and self.google_error is None
+
+
+@dataclasses.dataclass
+class RoundResult:
+    claimed: int = 0
+    delivered: int = 0
+    failed: int = 0
+    pushes: int = 0
+    google_updates: int = 0
+
+
+def backoff_seconds(attempts: int, app: Flask) -> float:
+    """Exponential backoff (base · 2^(attempts-1)), capped, with "equal jitter" (between half and all of it)."""
+    base = float(setting("WALLET_RETRY_BASE_SECONDS", app))
+    cap = float(setting("WALLET_RETRY_MAX_SECONDS", app))
+    delay = min(cap, base * (2 ** min(max(attempts - 1, 0), 30)))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+class WalletWorker:
+    """Delivers the outbox for one application. Reuses one APNs client and one Google client."""
+
+    def __init__(self, app: Flask, *, worker_id: str | None = None, batch: int = 100):
+        self.app = app
+        self.batch = batch
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._apns = None
+        self._google = None
+        self._ensured_classes: dict[str, object] = {}
+        self._stop = threading.Event()
+
+    # -- clients ---------------------------------------------------------------------------------------------
+    def apns(self):
+        if self._apns is None:
+            from .apns import ApnsClient
+
+            c = self.app.config
+            ca_file = setting("APNS_CA_FILE", self.app)
+            self._apns = ApnsClient(c["APNS_URL"], c["APPLE_PASS_CERT"], c["APPLE_PASS_KEY"],
+                                    c.get("APPLE_PASS_KEY_PASSWORD"), verify=ca_file or True)
+        return self._apns
+
+    def google(self):
+        if self._google is None:
+            from .google import GoogleWalletClient
+
+            c = self.app.config
+            self._google = GoogleWalletClient(c["GOOGLE_SERVICE_ACCOUNT_FILE"], c["GOOGLE_WALLET_API_URL"])
+        return self._google
+
+    def close(self) -> None:
+        for client in (self._apns, self._google):
+            if client is not None:
+                try:
+                    client.close()
+                except Exception:  # noqa: BLE001
+                    log.debug("closing a wallet client failed", exc_info=True)
+        self._apns = self._google = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- database steps ----------------------------------------------------------------------------------------
+    def _session(self) -> Session:
+        return Session(db.engine, expire_on_commit=False)
+
+    def claim(self) -> list[CardJob]:
+        """Lease up to ``batch`` due rows to this worker; commit; return them grouped per card."""
+        lease = dt.timedelta(seconds=float(setting("WALLET_WORKER_LEASE_SECONDS", self.app)))
+        token = sqlite_begin_outside_requests.set("IMMEDIATE")
+        try:
+            with self._session() as session, session.begin():
+                now = clock.now()
+                busy = aliased(WalletOutbox)
+                in_flight = exists().where(busy.card_id == WalletOutbox.card_id, busy.delivered_at.is_(None),
+                                           busy.claimed_until > now, busy.id != WalletOutbox.id)
+                stmt = (select(WalletOutbox.id, WalletOutbox.card_id, WalletOutbox.attempts)
+                        .where(WalletOutbox.delivered_at.is_(None), WalletOutbox.available_at <= now,
+                               (WalletOutbox.claimed_until.is_(None)) | (WalletOutbox.claimed_until <= now),
+                               ~in_flight)
+                        .order_by(WalletOutbox.available_at, WalletOutbox.id).limit(self.batch))
+                if session.bind.dialect.name == "postgresql":
+                    stmt = stmt.with_for_update(skip_locked=True, of=WalletOutbox)
+                rows = session.execute(stmt).all()
+                if not rows:
+                    return []
+                session.execute(update(WalletOutbox).where(WalletOutbox.id.in_([r.id for r in rows]))
+                                .values(claimed_until=now + lease, claimed_by=self.worker_id))
+        finally:
+            sqlite_begin_outside_requests.reset(token)
+        jobs: OrderedDict[int, CardJob] = OrderedDict()
+        for row in rows:
+            job = jobs.setdefault(row.card_id, CardJob(row.card_id, [], 0))
+            job.row_ids.append(row.id)
+            job.attempts = max(job.attempts, row.attempts)
+        return list(jobs.values())
+
+    def load(self, jobs: list[CardJob]) -> None:
+        """Read the cards (with program, vendor, rewards) and their device registrations; then end the read."""
+        token = sqlite_begin_outside_requests.set("DEFERRED")
+        try:
+            with self._session() as session, session.begin():
+                ids = [j.card_id for j in jobs]
+                found = {c.id: c for c in session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(ids)))}
+                pass_type = self.app.config.get("APPLE_PASS_TYPE_ID")
+                regs: dict[str, list[tuple[int, str]]] = {}
+                serials = [c.apple_serial for c in found.values()]
+                if serials and pass_type:
+                    for reg in session.execute(select(AppleDeviceRegistration.id, AppleDeviceRegistration.serial_number,
+                                                      AppleDeviceRegistration.push_token)
+                                               .where(AppleDeviceRegistration.serial_number.in_(serials),
+                                                      AppleDeviceRegistration.pass_type_id == pass_type)
+                                               .order_by(AppleDeviceRegistration.id)):
+                        regs.setdefault(reg.serial_number, []).append((reg.id, reg.push_token))
+                for job in jobs:
+                    job.card = found.get(job.card_id)
+                    if job.card is not None:
+                        _ = job.card.program.vendor, job.card.program.rewards  # load before the session ends
+                        job.registrations = regs.get(job.card.apple_serial, [])
+                session.expunge_all()
+        finally:
+            sqlite_begin_outside_requests.reset(token)
+
+    def record(self, jobs: list[CardJob]) -> None:
+        token = sqlite_begin_outside_requests.set("IMMEDIATE")
+        try:
+            with self._session() as session, session.begin():
+                now = clock.now()
+                mine = and_(WalletOutbox.claimed_by == self.worker_id, WalletOutbox.delivered_at.is_(None))
+                gone = [rid for job in jobs for rid in job.gone_registrations]
+                if gone:
+                    session.execute(delete(AppleDeviceRegistration).where(AppleDeviceRegistration.id.in_(gone)))
+                for job in jobs:
+                    if job.google_object_id and job.card is not None and job.card.google_object_id is None:
+                        session.execute(update(LoyaltyCard).where(LoyaltyCard.id == job.card_id,
+                                                                  LoyaltyCard.google_object_id.is_(None))
+                                        .values(google_object_id=job.google_object_id))
+                    where = and_(WalletOutbox.id.in_(job.row_ids), mine)
+                    if job.ok:
+                        session.execute(update(WalletOutbox).where(where).values(
+                            delivered_at=now, claimed_until=None, last_error=None))
+                        continue
+                    attempts = job.attempts + 1
+                    error = "; ".join(e for e in (job.apple_error, job.google_error) if e)[:2000]
+                    if attempts >= int(setting("WALLET_MAX_ATTEMPTS", self.app)):
+                        log.error("wallet: giving up on card %s after %d attempts: %s", job.card_id, attempts, error)
+                        values = {"delivered_at": now, "claimed_until": None, "attempts": attempts,
+                                  "last_error": f"gave up: {error}"}
+                    else:
+                        values = {"available_at": now + dt.timedelta(seconds=backoff_seconds(attempts, self.app)),
+                                  "claimed_until": None, "claimed_by": None, "attempts": attempts,
+                                  "last_error": error}
+                    session.execute(update(WalletOutbox).where(where).values(**values))
+        finally:
+            sqlite_begin_outside_requests.reset(token)
+
+    # -- sending -----------------------------------------------------------------------------------------------
+    def send_apple(self, job: CardJob) -> int:
+        if not job.registrations or not apple_configured(self.app):
+            return 0
+        topic = self.app.config["APPLE_PASS_TYPE_ID"]
+        client = self.apns()
+        failures = []
+        sent = 0
+        for reg_id, push_token in job.registrations:
+            result = client.push(push_token, topic)
+            sent += 1
+            if result.ok:
+                continue
+            if result.gone:
+                job.gone_registrations.append(reg_id)
+                continue
+            failures.append(f"APNs {result.status} {result.reason or ''}".strip())
+        if failures:
+            job.apple_error = f"{len(failures)} of {len(job.registrations)} pushes failed: {failures[0]}"
+        return sent
+
+    def _ensure_class(self, program) -> None:
+        with self.app.app_context():
+            body = google_objects.class_body(program, self.app)
+        known = self._ensured_classes.get(body["id"])
+        if known == program.updated_at:
+            return
+        client = self.google()
+        if known is None:
+            client.ensure_class(body)
+        else:
+            client.patch_class(body["id"], body)
+        self._ensured_classes[body["id"]] = program.updated_at
+
+    def send_google(self, job: CardJob) -> bool:
+        if not google_configured(self.app) or job.card is None:
+            return False
+        from .google import GoogleWalletError
+
+        card = job.card
+        try:
+            self._ensure_class(card.program)
+            with self.app.app_context():
+                body = google_objects.object_body(card, self.app)
+            try:
+                self.google().upsert_object(body)
+            except GoogleWalletError as exc:
+                if exc.status != 400 or "class" not in exc.message.lower():
+                    raise
+                self._ensured_classes.pop(google_objects.class_id(card.program, self.app), None)
+                self._ensure_class(card.program)  # the class vanished (deleted in the console): recreate it
+                self.google().upsert_object(body)
+        except GoogleWalletError as exc:
+            job.google_error = f"Google {exc.status}: {exc.message}"[:500]
+            return False
+        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable key file: retry later, keep running
+            log.exception("wallet: Google update of card %s failed", job.card_id)
+            job.google_error = f"Google: {type(exc).__name__}: {exc}"[:500]
+            return False
+        job.google_object_id = body["id"]
+        return True
+
+    def erase_google(self, job: CardJob) -> bool:
+        """GDPR erasure: the card's Google Wallet object loses the customer's name and becomes inactive."""
+        card = job.card
+        if not google_configured(self.app) or card is None or not card.google_object_id:
+            return False
+        from .google import GoogleWalletError
+
+        from ..cards import format_card_number
+
+        try:
+            self.google().patch_object(card.google_object_id, {
+                "state": "INACTIVE", "accountName": format_card_number(card.card_number)})
+        except GoogleWalletError as exc:
+            if exc.not_found:
+                return False
+            job.google_error = f"Google {exc.status}: {exc.message}"[:500]
+            return False
+        return True
+
+    # -- rounds ------------------------------------------------------------------------------------------------
+    def run_round(self) -> RoundResult:
+        result = RoundResult()
+        with self.app.app_context():
+            jobs = self.claim()
+            if not jobs:
+                return result
+            self.load(jobs)
+            db.session.remove()
+        result.claimed = sum(len(j.row_ids) for j in jobs)
+        for job in jobs:
+            if job.card is None:
+                continue  # the card is gone: nothing to tell any wallet
+            if job.card.erased_at is not None:
+                result.google_updates += int(self.erase_google(job))  # Apple registrations went with the data
+                continue
+            try:
+                result.pushes += self.send_apple(job)
+            except Exception as exc:  # noqa: BLE001 - e.g. certificate files unreadable
+                log.exception("wallet: APNs delivery for card %s failed", job.card_id)
+                job.apple_error = f"APNs: {type(exc).__name__}: {exc}"[:500]
+                self._apns = None
+            result.google_updates += int(self.send_google(job))
+        with self.app.app_context():
+            self.record(jobs)
+            db.session.remove()
+        for job in jobs:
+            if job.ok:
+                result.delivered += len(job.row_ids)
+            else:
+                result.failed += len(job.row_ids)
+                log.warning("wallet: card %s not delivered (attempt %d): %s", job.card_id, job.attempts + 1,
+                            "; ".join(e for e in (job.apple_error, job.google_error) if e))
+        return result
+
+    def run_once(self, max_rounds: int = 1000, *, close: bool = True) -> RoundResult:
+        """Deliver everything that is due now, then return (``wallet-worker --once``); closes the connections
+        unless ``close`` is False."""
+        total = RoundResult()
+        try:
+            for _ in range(max_rounds):
+                result = self.run_round()
+                for field in dataclasses.fields(RoundResult):
+                    setattr(total, field.name, getattr(total, field.name) + getattr(result, field.name))
+                if result.claimed == 0 or (result.delivered == 0 and result.claimed < self.batch):
+                    break
+        finally:
+            if close:
+                self.close()
+        return total
+
+    def run_forever(self, idle_sleep: float = 1.0) -> None:
+        log.info("wallet worker %s started", self.worker_id)
+        while not self._stop.is_set():
+            try:
+                result = self.run_round()
+            except Exception:  # noqa: BLE001 - the database may be restarting: wait and try again
+                log.exception("wallet worker round failed")
+                self._stop.wait(min(30.0, idle_sleep * 5))
+                continue
+            if result.claimed == 0 or result.claimed < self.batch:
+                self._stop.wait(idle_sleep)
+        self.close()
+        log.info("wallet worker %s stopped", self.worker_id)
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum, frame):  # noqa: ARG001
+            log.info("wallet worker: signal %s, finishing the current round", signum)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
