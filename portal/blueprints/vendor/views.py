@@ -1,1 +1,2 @@
-"""Pages: filled in by the portal issue."""
+"""The vendor pages, one module per area."""
+from . import auth, customers, dashboard, exports, filters, poster, programs, staff, tablet  # noqa: F401

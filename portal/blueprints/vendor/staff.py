@@ -1,0 +1,97 @@
+"""Staff: PINs per program (add → shown once, reset, unlock, remove) and staff user accounts for the tablet."""
+from __future__ import annotations
+
+from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
+
+from ...services import clock, pins, programs, team
+from ...services.errors import ValidationError
+from ...web import render
+from . import bp
+from .helpers import actor, handle_refusal
+
+
+def _page(status=200, **extra):
+    act = actor()
+    items = programs.list_programs(act)
+    by_program = {p.id: [] for p in items}
+    for row in pins.list_pins(act):
+        by_program.setdefault(row.program_id, []).append(row)
+    locks = {p.id: pins.lockouts(act, p.id) for p in items}
+    context = {"programs": items, "pins": by_program, "lockouts": locks, "users": team.list_staff_users(act),
+               "errors": {}, "values": {}, "now": clock.now()}
+    context.update(extra)
+    response = render("vendor/staff.html", "staff", status=status, **context)
+    if "new_pin" in extra:  # the plaintext PIN is shown once: never cache it
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/staff")
+def staff():
+    return _page()
+
+
+@bp.post("/staff/pins")
+def staff_pin_create():
+    program_id = request.form.get("program_id", type=int) or 0
+    data = {"staff_name": request.form.get("staff_name", "")}
+    if request.form.get("pin", "").strip():
+        data["pin"] = request.form["pin"].strip()
+    try:
+        row, plaintext = pins.create_pin(actor(), program_id, data)
+    except ValidationError as error:
+        notice = handle_refusal(error)
+        return _page(422, errors=notice["fields"] or {"program_id": [notice["message"]]},
+                     values={"staff_name": data["staff_name"], "program_id": program_id})
+    return _page(201, new_pin={"name": row.staff_name, "pin": plaintext, "program": row.program.name})
+
+
+@bp.post("/staff/pins/<int:pin_id>/reset")
+def staff_pin_reset(pin_id):
+    try:
+        row, plaintext = pins.reset_pin(actor(), pin_id, {})
+    except ValidationError as error:
+        flash(handle_refusal(error)["message"], "error")
+        return redirect(url_for("vendor.staff"), 303)
+    return _page(new_pin={"name": row.staff_name, "pin": plaintext, "program": row.program.name})
+
+
+@bp.post("/staff/pins/<int:pin_id>/unlock")
+def staff_pin_unlock(pin_id):
+    row = pins.unlock(actor(), pin_id)
+    flash(_("The PIN pad of “%(program)s” is unlocked.", program=row.program.name), "success")
+    return redirect(url_for("vendor.staff"), 303)
+
+
+@bp.post("/staff/pins/<int:pin_id>/delete")
+def staff_pin_delete(pin_id):
+    row = pins.get_pin(actor(), pin_id)
+    name = row.staff_name
+    pins.delete_pin(actor(), pin_id)
+    flash(_("The PIN of %(name)s was removed.", name=name), "success")
+    return redirect(url_for("vendor.staff"), 303)
+
+
+@bp.post("/staff/users")
+def staff_user_create():
+    data = {k: request.form.get(k, "") for k in ("email", "name", "password")}
+    try:
+        user = team.create_staff_user(actor(), data)
+    except ValidationError as error:
+        notice = handle_refusal(error)
+        errors = {f"user_{k}": v for k, v in notice["fields"].items()} or {"user_email": [notice["message"]]}
+        return _page(422, errors=errors, values={"user_email": data["email"], "user_name": data["name"]})
+    flash(_("%(email)s can now log in and use the tablet page.", email=user.email), "success")
+    return redirect(url_for("vendor.staff"), 303)
+
+
+@bp.post("/staff/users/<int:user_id>/active")
+def staff_user_active(user_id):
+    want = request.form.get("active") == "1"
+    user = team.set_staff_user_active(actor(), user_id, want)
+    if want:
+        flash(_("%(email)s can log in again.", email=user.email), "success")
+    else:
+        flash(_("%(email)s can no longer log in.", email=user.email), "success")
+    return redirect(url_for("vendor.staff"), 303)

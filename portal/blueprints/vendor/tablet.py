@@ -1,0 +1,130 @@
+"""The staff tablet: find a card (camera QR scan, card number, or search), then stamp, add points or redeem.
+
+After each action only the card panel is re-rendered (an htmx fragment of the same template). Every action form
+carries a fresh idempotency key, so a double tap or a retried request never changes a balance twice
+(``helpers.run_once``). Refusals are explained in the vendor's language with when the action becomes possible.
+"""
+from __future__ import annotations
+
+from flask import request
+from flask_babel import gettext as _
+
+from ...services import cards, clock, operations, programs
+from ...services.errors import DomainError, NotFound, ValidationError
+from ...web import render
+from . import bp
+from .helpers import actor, new_idempotency_key, refusal_notice, run_once
+
+ACTIONS = ("stamp", "redeem", "points")  # and "reward-<id>" for a points reward
+
+
+def _panel_context(card, notice=None) -> dict:
+    program = card.program
+    context = {"card": card, "program": program, "notice": notice, "key": new_idempotency_key(),
+               "number": cards.format_card_number(card.card_number), "next_stamp": None,
+               "rewards": [], "pin_required": program.require_pin, "active": program.active}
+    if program.type == "stamps":
+        need = program.stamps_required or 1
+        context["progress"] = {"have": card.stamps, "need": need, "full": card.stamps >= need,
+                               "percent": min(100, round(100 * card.stamps / need))}
+        blocked = operations.next_stamp_allowed_at(card, program)
+        if blocked is not None:
+            code, until = blocked
+            context["next_stamp"] = {"code": code, "until": until.isoformat(),
+                                     "seconds": clock.seconds_until(until),
+                                     "at": _format_moment(until, program.vendor.timezone)}
+    else:
+        rewards = programs.active_rewards(program)
+        context["rewards"] = [{"id": r.id, "name": r.name, "cost": r.points_cost,
+                               "affordable": card.points >= r.points_cost} for r in rewards]
+        cheapest = min((r.points_cost for r in rewards), default=None)
+        context["progress"] = {"have": card.points, "need": cheapest or 0,
+                               "full": cheapest is not None and card.points >= cheapest,
+                               "percent": min(100, round(100 * card.points / cheapest)) if cheapest else 0}
+    return context
+
+
+def _format_moment(moment, tz):
+    from ...services.errors import format_moment
+
+    return format_moment(moment, tz)
+
+
+def _page(status=200, *, card=None, notice=None, results=None, q=""):
+    context = _panel_context(card, notice) if card is not None else {"card": None, "notice": notice}
+    return render("vendor/tablet.html", "work", status=status, results=results, q=q, **context)
+
+
+@bp.get("/tablet")
+def tablet():
+    number = request.args.get("card")
+    q = (request.args.get("q") or "").strip()[:100]
+    if number:
+        return tablet_card(number)
+    if q:
+        return tablet_search()
+    return _page()
+
+
+@bp.get("/tablet/search")
+def tablet_search():
+    q = (request.args.get("q") or "").strip()[:100]
+    if not q:
+        return _page(results=None, q=q)
+    digits = "".join(ch for ch in q if ch.isdigit())
+    if len(digits) == 10 and digits == q.replace(" ", "").replace("-", ""):
+        try:
+            card = cards.get_card(actor(), digits)
+        except DomainError as error:
+            return _page(notice=refusal_notice(error), results=[], q=q)
+        return _page(card=card, q=q)
+    return _page(results=cards.search_cards(actor(), q, limit=12), q=q)
+
+
+@bp.get("/tablet/card/<number>")
+def tablet_card(number):
+    try:
+        card = cards.get_card(actor(), number)
+    except (NotFound, ValidationError) as error:
+        return _page(notice=refusal_notice(error), results=[], status=error.status)
+    return _page(card=card)
+
+
+def _perform(number: str, action: str, key: str | None) -> dict:
+    act = actor()
+    form = request.form
+    data = {"staff_pin": form.get("staff_pin", "")}
+    if action == "stamp":
+        card, tx = operations.add_stamps(act, number, data, idempotency_key=key)
+        message = _("Stamp added: %(have)s of %(need)s.", have=card.stamps, need=card.program.stamps_required)
+        if card.stamps >= card.program.stamps_required:
+            message += " " + _("The reward is ready: %(reward)s.", reward=card.program.reward_text)
+    elif action == "redeem":
+        card, tx = operations.redeem_stamps(act, number, data, idempotency_key=key)
+        message = _("Reward redeemed: %(reward)s.", reward=card.program.reward_text)
+    elif action == "points":
+        amount = form.get("amount", "").strip()
+        data["amount"] = amount
+        card, tx = operations.earn_points(act, number, data, idempotency_key=key)
+        message = _("%(points)s points added. Balance: %(balance)s.", points=tx.delta, balance=card.points)
+    else:
+        data["reward_id"] = action.removeprefix("reward-")
+        card, tx = operations.redeem_points(act, number, data, idempotency_key=key)
+        message = _("Reward redeemed: %(reward)s. Balance: %(balance)s.", reward=tx.note, balance=card.points)
+    return {"kind": "success", "status": 200, "message": message, "transaction_id": tx.id}
+
+
+@bp.post("/tablet/card/<number>")
+def tablet_action(number):
+    action = request.form.get("action", "")
+    if action not in ACTIONS and not (action.startswith("reward-") and action[7:].isdigit()):
+        notice = {"kind": "refusal", "status": 400, "code": "bad_request", "fields": {},
+                  "message": _("Choose an action.")}
+        outcome = notice
+    else:
+        outcome = run_once(lambda key: _perform(number, action, key))
+    try:
+        card = cards.get_card(actor(), number)
+    except DomainError as error:
+        return _page(notice=refusal_notice(error), results=[], status=error.status)
+    return _page(card=card, notice=outcome, status=outcome.get("status", 200))
