@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     ext.db.init_app(app)
     ext.migrate.init_app(app, ext.db, directory=str(_migrations_dir()), render_as_batch=True)
     ext.csrf.init_app(app)
+    ext.login_manager.init_app(app)
     ext.limiter.init_app(app)
     from .services.i18n import select_locale
 
