@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 export FLASK_APP=wsgi
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:${PORT:-5000}}
 .venv/bin/flask db upgrade
 .venv/bin/flask loyalty demo
 echo

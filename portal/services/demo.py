@@ -127,7 +127,7 @@ def _history(vendor: Vendor, owner_actor: Actor, stamp: LoyaltyProgram, points: 
     now = clock.now()
     rows = []
     stamp_pins = [s for s in staff if s["program_slug"] == stamp.slug]
-    api_actor = Actor(vendor_id=vendor.id, role="owner", user_id=owner_actor.user_id, name="demo")
+    api_actor = Actor(vendor_id=vendor.id, role="owner", user_id=owner_actor.user_id, name=owner_actor.name)
     for index, (name, email, locale) in enumerate(CUSTOMERS):
         program = stamp if index % 3 != 2 else points
         start = now - dt.timedelta(days=28 - index * 2, hours=3)

@@ -212,3 +212,10 @@ def test_staff_pages_speak_the_vendors_language_unless_the_user_chose(shop, fact
     # The switcher wins, and sticks for the session.
     assert '<html lang="lb">' in french.get("/tablet?lang=lb").get_data(as_text=True)
     assert '<html lang="lb">' in french.get("/tablet").get_data(as_text=True)
+
+
+def test_front_door_sends_visitors_to_login_and_users_to_their_page(client, factories, login):
+    assert "/login" in client.get("/").headers["Location"]
+    vendor = factories.vendor()
+    login(vendor.owner.email, "owner-password-1")
+    assert client.get("/").headers["Location"].endswith("/dashboard")

@@ -33,8 +33,10 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+@bp.get("/")
 @bp.get("/home")
 def home():
+    """The site's front door: logged-in users land on their role's page, others on the login form."""
     return redirect(landing_url(current_user))
 
 
