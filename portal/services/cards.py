@@ -17,6 +17,7 @@ from .errors import NotFound, ValidationError
 from .i18n import normalise_locale
 from .programs import ensure_active, get_program
 from .validation import Fields
+from .wallet_outbox import enqueue
 
 CARD_NUMBER_BODY = 9  # digits before the check digit: one billion numbers
 
@@ -107,34 +108,30 @@ def parse_customer(data: dict, *, contact_required: bool) -> tuple[str, str | No
     return name, email, phone, locale or "en"
 
 
-def enroll(program: LoyaltyProgram, data: dict) -> tuple[LoyaltyCard, bool]:
-    """Self-enrolment. Returns (card, created). The same email or phone again returns the existing card."""
+def _enroll(program: LoyaltyProgram, data: dict, *, contact_required: bool) -> tuple[LoyaltyCard, bool]:
     ensure_active(program)
-    name, email, phone, locale = parse_customer(data, contact_required=True)
+    name, email, phone, locale = parse_customer(data, contact_required=contact_required)
     # Serialise enrolments of one program so two simultaneous sign-ups with one email make one card.
     db.session.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.id == program.id).with_for_update())
     existing = _existing(program, email, phone)
     if existing is not None:
         return existing, False
     card = _new_card(program, name, email, phone, locale)
-    from .wallet_outbox import enqueue  # noqa: WPS433 (import cycle)
-
     enqueue(card, "enrolled")
     return card, True
 
 
+def enroll(program: LoyaltyProgram, data: dict) -> tuple[LoyaltyCard, bool]:
+    """Self-enrolment. Returns (card, created). The same email or phone again returns the existing card."""
+    return _enroll(program, data, contact_required=True)
+
+
 def enroll_by_vendor(actor: Actor, data: dict) -> tuple[LoyaltyCard, bool]:
+    """A card made by the shop (at the till, or imported): an email or phone is optional."""
     f = Fields(data)
     program_id = f.integer("program_id", required=True, minimum=1)
     f.done()
-    program = get_program(actor, program_id)
-    ensure_active(program)
-    name, email, phone, locale = parse_customer(data, contact_required=False)
-    db.session.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.id == program.id).with_for_update())
-    existing = _existing(program, email, phone)
-    if existing is not None:
-        return existing, False
-    return _new_card(program, name, email, phone, locale), True
+    return _enroll(get_program(actor, program_id), data, contact_required=False)
 
 
 def _vendor_scoped(stmt, actor: Actor):
