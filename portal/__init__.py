@@ -47,6 +47,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .web import init_web
 
     init_web(app)
+    from .i18n_filters import init_i18n_filters
+
+    init_i18n_filters(app)
 
     from .blueprints import register_blueprints
 

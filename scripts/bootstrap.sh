@@ -45,5 +45,5 @@ fi
 
 # Compiled catalogs (.mo) are build output, not committed.
 if ls portal/translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then
-  .venv/bin/pybabel compile -q -d portal/translations
+  .venv/bin/pybabel -q compile -d portal/translations  # -q is a global option: before the command
 fi

@@ -28,7 +28,7 @@ def program(slug):
 @limiter.limit(lambda: current_app.config["ENROLL_RATE_LIMIT"])
 def enroll(slug):
     program = _program(slug)
-    g.default_locale = program.vendor.locale
+    g.fallback_locale = program.vendor.locale  # the caller's Accept-Language first
     card, created = cards.enroll(program, json_body())
     body = card_to_dict(card, include_customer=False)
     body.update(enrollment_links(card))
