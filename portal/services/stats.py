@@ -93,6 +93,29 @@ def _bucket(column, bounds: list[dt.datetime]):
     return expr
 
 
+def _refusals_per_day(program_ids: list[int], bounds: list[dt.datetime], start: dt.datetime) -> list[int]:
+    """Refusals per local day, counted live: the refusal log is small next to the ledger (both series use it)."""
+    counts = [0] * (len(bounds) - 1)
+    rbucket = _bucket(Refusal.created_at, bounds).label("bucket")
+    for index, count in db.session.execute(
+            select(rbucket, func.count()).where(Refusal.program_id.in_(program_ids), Refusal.created_at >= start)
+            .group_by(rbucket)):
+        counts[index] = int(count)
+    return counts
+
+
+def _stats_scope(actor: Actor, days: int, program_id: int | None):
+    """What vendor_stats and its live reference share: the vendor, its programs in scope, the window start, and
+    the zeroed figures."""
+    vendor = db.session.get(Vendor, actor.vendor_id)
+    programs = [p for p in vendor.programs if program_id is None or p.id == program_id]
+    ids = [p.id for p in programs]
+    since = clock.now() - dt.timedelta(days=days)
+    totals = {"cards": 0, "stamps_issued": 0, "points_issued": 0, "rewards_redeemed": 0}
+    refusals = {"cooldown_active": 0, "daily_limit_reached": 0, "pin_invalid": 0, "pin_locked": 0}
+    return vendor, programs, ids, since, totals, refusals, []
+
+
 def daily_series_live(program_ids: list[int], tz_name: str, days: int = 30) -> dict:
     """The reference: the same series aggregated from the ledger and the cards themselves."""
     bounds = _day_bounds(days, tz_name)
@@ -118,23 +141,13 @@ def daily_series_live(program_ids: list[int], tz_name: str, days: int = 30) -> d
             select(cbucket, func.count()).where(LoyaltyCard.program_id.in_(program_ids),
                                                 LoyaltyCard.created_at >= start).group_by(cbucket)):
         series["enrolments"][index] = int(count)
-    rbucket = _bucket(Refusal.created_at, bounds).label("bucket")
-    for index, count in db.session.execute(
-            select(rbucket, func.count()).where(Refusal.program_id.in_(program_ids),
-                                                Refusal.created_at >= start).group_by(rbucket)):
-        series["refusals"][index] = int(count)
+    series["refusals"] = _refusals_per_day(program_ids, bounds, start)
     return {"days": labels, **series}
 
 
 def vendor_stats_live(actor: Actor, days: int = 30, program_id: int | None = None) -> dict:
     """The reference for vendor_stats: every figure aggregated from the ledger (a scan of the window)."""
-    vendor = db.session.get(Vendor, actor.vendor_id)
-    programs = [p for p in vendor.programs if program_id is None or p.id == program_id]
-    ids = [p.id for p in programs]
-    since = clock.now() - dt.timedelta(days=days)
-    totals = {"cards": 0, "stamps_issued": 0, "points_issued": 0, "rewards_redeemed": 0}
-    refusals = {"cooldown_active": 0, "daily_limit_reached": 0, "pin_invalid": 0, "pin_locked": 0}
-    top_staff: list[dict] = []
+    vendor, programs, ids, since, totals, refusals, top_staff = _stats_scope(actor, days, program_id)
     if ids:
         totals["cards"] = db.session.scalar(select(func.count()).select_from(LoyaltyCard)
                                             .where(LoyaltyCard.program_id.in_(ids))) or 0
@@ -244,22 +257,12 @@ def daily_series(program_ids: list[int], tz_name: str, days: int = 30, *, tx_day
             select(cday, func.sum(c.enrolments)).where(c.program_id.in_(program_ids), c.bucket >= start)
             .group_by(cday)).all():
         series["enrolments"][int(index)] = int(count or 0)
-    rbucket = _bucket(Refusal.created_at, bounds).label("bucket")
-    for index, count in db.session.execute(
-            select(rbucket, func.count()).where(Refusal.program_id.in_(program_ids), Refusal.created_at >= start)
-            .group_by(rbucket)):
-        series["refusals"][index] = int(count)
+    series["refusals"] = _refusals_per_day(program_ids, bounds, start)
     return {"days": labels, **series}
 
 
 def vendor_stats(actor: Actor, days: int = 30, program_id: int | None = None) -> dict:
-    vendor = db.session.get(Vendor, actor.vendor_id)
-    programs = [p for p in vendor.programs if program_id is None or p.id == program_id]
-    ids = [p.id for p in programs]
-    since = clock.now() - dt.timedelta(days=days)
-    totals = {"cards": 0, "stamps_issued": 0, "points_issued": 0, "rewards_redeemed": 0}
-    refusals = {"cooldown_active": 0, "daily_limit_reached": 0, "pin_invalid": 0, "pin_locked": 0}
-    top_staff: list[dict] = []
+    vendor, programs, ids, since, totals, refusals, top_staff = _stats_scope(actor, days, program_id)
     if ids:
         c = card_rollup.c
         totals["cards"] = int(db.session.scalar(select(func.coalesce(func.sum(c.enrolments), 0))
