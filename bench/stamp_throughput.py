@@ -1,12 +1,20 @@
-"""Stamp API throughput under gunicorn, against a bare one-INSERT WSGI app (the ceiling) in the same run.
+"""Stamp API throughput under gunicorn, against a bare one-INSERT route (the ceiling) in the same run.
 
-    .venv/bin/python bench/stamp_throughput.py [--db pg|sqlite|both] [--seconds 15] [--workers 4]
+    .venv/bin/python bench/stamp_throughput.py [--db pg|sqlite|both] [--seconds 10] [--rounds 3]
 
-For each database: a fresh migrated database, a stamp program with no cooldown and no daily limit (so every
-stamp is accepted and the full write path runs), 2,000 cards, one staff PIN (bcrypt cost 12) and an API key.
-wrk POSTs one stamp per request with ``Authorization: Bearer``, cycling the cards. Three runs with the same
-gunicorn configuration: the bare app (ceiling), stamps without a PIN, stamps with a PIN required.
-Targets: no PIN ≥ 0.50 × ceiling, PIN ≥ 0.25 × ceiling.
+For each database: a fresh migrated database with two shops, each with a stamp program without cooldown or daily
+limit (so every stamp is accepted and the full write path runs), 2,000 cards, one staff PIN (bcrypt cost 12) and
+an API key; one program requires the PIN, the other does not. wrk POSTs one stamp per request with
+``Authorization: Bearer``, cycling the cards. Four runs with the same gunicorn configuration, repeated in turn:
+
+* ``ceiling``: the portal's own application (``create_app``, same hooks, engine and per-request transaction)
+  serving a bare route that does one INSERT (``bench/bare_flask_app.py``) — "the same server config serving a
+  bare route", the baseline of the targets;
+* ``raw_wsgi``: for reference, a bare WSGI function doing the same INSERT with the driver directly
+  (``bench/bare_app.py``): what gunicorn and the database alone allow, with no framework at all;
+* stamps without a PIN, and stamps with a PIN required.
+
+Targets: no PIN ≥ 0.50 × ceiling, PIN ≥ 0.25 × ceiling. Ratios against ``raw_wsgi`` are printed too.
 """
 from __future__ import annotations
 
@@ -21,45 +29,64 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, app_env, database, gunicorn, run_wrk, seed_stamp_shop, stamp_lua  # noqa: E402
 
 
-def run_db(kind: str, seconds: int, workers: int, worker_class: str, threads: int, connections: int) -> dict:
+RUNS = ("raw_wsgi", "ceiling", "stamp_no_pin", "stamp_pin")
+
+
+def run_db(kind: str, seconds: int, workers: int, worker_class: str, threads: int, connections: int,
+           rounds: int) -> dict:
+    """The four servers run side by side (idle ones cost nothing); wrk drives them in turn, ``rounds`` times,
+    so each stamp figure is measured right next to its ceiling and a drift of the machine's speed during the
+    run (other load, CPU frequency) affects both alike. The per-round ratios and their median are reported."""
+    from contextlib import ExitStack
+
     from sqlalchemy import create_engine, text
 
     with database(kind, "bench_stamps") as url:
-        seed = seed_stamp_shop(url, cards=2000, pins=1, require_pin=False)
-        env = app_env(url)
-        results = {}
+        plain = seed_stamp_shop(url, cards=2000, pins=1, require_pin=False, label="nopin")
+        with_pin = seed_stamp_shop(url, cards=2000, pins=1, require_pin=True, label="pin")
+        env = app_env(url, PYTHONPATH=str(ROOT))
         from bare_app import create_table
 
         create_table(url)
-        lua = stamp_lua(seed["cards"], seed["key"])
-        with gunicorn("bare_app:app", env, workers=workers, worker_class=worker_class, threads=threads,
-                      cwd=ROOT / "bench") as (port, _):
-            results["ceiling"] = run_wrk(f"http://127.0.0.1:{port}", lua.replace("/api/v1/vendor/loyalty", "/bare"),
-                                         seconds=seconds, connections=connections)
-        with gunicorn("wsgi:app", env, workers=workers, worker_class=worker_class, threads=threads) as (port, _):
-            results["stamp_no_pin"] = run_wrk(f"http://127.0.0.1:{port}", lua, seconds=seconds,
-                                              connections=connections)
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE loyalty_programs SET require_pin = true WHERE id = :id"),
-                         {"id": seed["program_id"]})
-        engine.dispose()
-        lua_pin = stamp_lua(seed["cards"], seed["key"], pin=seed["pins"][0])
-        with gunicorn("wsgi:app", env, workers=workers, worker_class=worker_class, threads=threads) as (port, _):
-            results["stamp_pin"] = run_wrk(f"http://127.0.0.1:{port}", lua_pin, seconds=seconds,
-                                           connections=connections)
+        lua = stamp_lua(plain["cards"], plain["key"])
+        scripts = {"raw_wsgi": lua.replace("/api/v1/vendor/loyalty", "/bare"),
+                   "ceiling": lua.replace("/api/v1/vendor/loyalty", "/bare"),
+                   "stamp_no_pin": lua,
+                   "stamp_pin": stamp_lua(with_pin["cards"], with_pin["key"], pin=with_pin["pins"][0])}
+        options = dict(workers=workers, worker_class=worker_class, threads=threads)
+        with ExitStack() as stack:
+            ports = {
+                "raw_wsgi": stack.enter_context(gunicorn("bare_app:app", env, cwd=ROOT / "bench", **options))[0],
+                "ceiling": stack.enter_context(gunicorn("bare_flask_app:app", env, cwd=ROOT / "bench",
+                                                        **options))[0],
+            }
+            ports["stamp_no_pin"] = ports["stamp_pin"] = stack.enter_context(gunicorn("wsgi:app", env, **options))[0]
+            for name in RUNS:  # warm-up: imports, bcrypt once per worker, statement caches, prepared statements
+                run_wrk(f"http://127.0.0.1:{ports[name]}", scripts[name], seconds=3, connections=connections,
+                        warmup=0)
+            results = {name: [] for name in RUNS}
+            for _ in range(rounds):
+                for name in RUNS:
+                    results[name].append(run_wrk(f"http://127.0.0.1:{ports[name]}", scripts[name],
+                                                 seconds=seconds, connections=connections, warmup=0))
         engine = create_engine(url)
         with engine.connect() as conn:
-            stamps = conn.execute(text("SELECT count(*) FROM loyalty_transactions")).scalar()
+            results["transactions_written"] = conn.execute(text("SELECT count(*) FROM loyalty_transactions")).scalar()
         engine.dispose()
-        results["transactions_written"] = stamps
     return results
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", default="both", choices=["pg", "sqlite", "both"])
-    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="times each of the four runs is repeated")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--threads", type=int, default=1)
@@ -69,27 +96,49 @@ def main() -> int:
     ok = True
     summary = {}
     for kind in kinds:
-        r = run_db(kind, args.seconds, args.workers, args.worker_class, args.threads, args.connections)
-        ceiling = r["ceiling"]["rps"]
+        r = run_db(kind, args.seconds, args.workers, args.worker_class, args.threads, args.connections, args.rounds)
         print(f"== {kind}: gunicorn {args.workers} x {args.worker_class} (threads {args.threads}), "
-              f"wrk -t2 -c{args.connections} -d{args.seconds}s")
-        for name in ("ceiling", "stamp_no_pin", "stamp_pin"):
-            x = r[name]
-            ratio = x["rps"] / ceiling if ceiling else 0
-            print(f"  {name:13s} {x['rps']:8.1f} req/s  ratio {ratio:5.2f}  p50 {x['latency_ms'].get('50', 0):6.2f} ms"
-                  f"  p99 {x['latency_ms'].get('99', 0):6.2f} ms  statuses {x['statuses']}"
-                  + (f"  socket errors: {x['socket_errors']}" if x["socket_errors"] else ""))
-        no_pin = r["stamp_no_pin"]["rps"] / ceiling
-        pin = r["stamp_pin"]["rps"] / ceiling
-        bad = {c: n for name in ("stamp_no_pin", "stamp_pin") for c, n in r[name]["statuses"].items() if c != 201}
-        verdict = no_pin >= 0.5 and pin >= 0.25 and not bad
+              f"wrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds")
+        for i in range(args.rounds):
+            ceiling = r["ceiling"][i]["rps"]
+            raw = r["raw_wsgi"][i]["rps"]
+            line = [f"  round {i + 1}:"]
+            for name in RUNS:
+                x = r[name][i]
+                line.append(f"{name} {x['rps']:7.1f}/s" + (f" ({x['rps'] / ceiling:.2f})" if name.startswith("stamp")
+                                                           else ""))
+            print("  ".join(line))
+        stats = {}
+        for name in RUNS:
+            runs = r[name]
+            stats[name] = {"rps": _median([x["rps"] for x in runs]),
+                           "p50_ms": _median([x["latency_ms"].get("50", 0) for x in runs]),
+                           "p99_ms": _median([x["latency_ms"].get("99", 0) for x in runs])}
+        ratios = {name: _median([r[name][i]["rps"] / r["ceiling"][i]["rps"] for i in range(args.rounds)])
+                  for name in ("stamp_no_pin", "stamp_pin")}
+        raw_ratios = {name: _median([r[name][i]["rps"] / r["raw_wsgi"][i]["rps"] for i in range(args.rounds)])
+                      for name in ("ceiling", "stamp_no_pin", "stamp_pin")}
+        for name in RUNS:
+            x = stats[name]
+            note = f"ratio {ratios[name]:.2f}" if name in ratios else ""
+            if name in raw_ratios:
+                note += f"  (to raw WSGI {raw_ratios[name]:.2f})"
+            print(f"  {name:13s} median {x['rps']:8.1f} req/s  p50 {x['p50_ms']:6.2f} ms  p99 {x['p99_ms']:7.2f} ms  "
+                  f"{note}")
+        bad = {c: n for name in ("stamp_no_pin", "stamp_pin") for x in r[name] for c, n in x["statuses"].items()
+               if c != 201}
+        errors = [x["socket_errors"] for name in RUNS for x in r[name] if x["socket_errors"]]
+        verdict = ratios["stamp_no_pin"] >= 0.5 and ratios["stamp_pin"] >= 0.25 and not bad
         ok &= verdict
-        print(f"  ratio no PIN {no_pin:.2f} (target >= 0.50), with PIN {pin:.2f} (target >= 0.25), "
-              f"non-201: {bad or 'none'} -> {'PASS' if verdict else 'MISS'}")
+        print(f"  median ratio no PIN {ratios['stamp_no_pin']:.2f} (target >= 0.50), with PIN "
+              f"{ratios['stamp_pin']:.2f} (target >= 0.25), non-201: {bad or 'none'}"
+              + (f", socket errors: {errors}" if errors else "") + f" -> {'PASS' if verdict else 'MISS'}")
         print(f"  ledger rows written: {r['transactions_written']}")
-        summary[kind] = {"ceiling_rps": ceiling, "no_pin_rps": r["stamp_no_pin"]["rps"],
-                         "pin_rps": r["stamp_pin"]["rps"], "ratio_no_pin": round(no_pin, 3),
-                         "ratio_pin": round(pin, 3)}
+        summary[kind] = {"raw_wsgi_rps": stats["raw_wsgi"]["rps"], "ceiling_rps": stats["ceiling"]["rps"],
+                         "no_pin_rps": stats["stamp_no_pin"]["rps"], "pin_rps": stats["stamp_pin"]["rps"],
+                         "ratio_no_pin": round(ratios["stamp_no_pin"], 3), "ratio_pin": round(ratios["stamp_pin"], 3),
+                         "ratio_no_pin_to_raw": round(raw_ratios["stamp_no_pin"], 3),
+                         "ratio_pin_to_raw": round(raw_ratios["stamp_pin"], 3)}
     print(json.dumps(summary))
     return 0 if ok else 1
 
