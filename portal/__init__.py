@@ -6,7 +6,7 @@ import logging
 from flask import Flask
 
 from .config import load_config
-from .db import run_in_transaction, sqlite_engine_options
+from .db import connection_lost, engine_options, run_in_transaction
 
 
 class PortalFlask(Flask):
@@ -17,11 +17,24 @@ class PortalFlask(Flask):
     def dispatch_request(self):
         return run_in_transaction(super().dispatch_request)
 
+    def preprocess_request(self):
+        # before_request functions read (API key, vendor, locale) in the request's transaction before the view's
+        # unit of work starts; a connection found dead there is replaced and they run once more.
+        try:
+            return super().preprocess_request()
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            from .extensions import db
+
+            db.session.rollback()
+            return super().preprocess_request()
+
 
 def create_app(config: dict | None = None) -> Flask:
     app = PortalFlask(__name__, instance_relative_config=True)
     load_config(app, config)
-    options = dict(sqlite_engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
+    options = dict(engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
     options.update(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if app.config.get("PROXY_COUNT"):
@@ -35,6 +48,9 @@ def create_app(config: dict | None = None) -> Flask:
     from . import extensions as ext
 
     ext.db.init_app(app)
+    from .services import api_key_cache
+
+    api_key_cache.init_app(app)
     ext.migrate.init_app(app, ext.db, directory=str(_migrations_dir()), render_as_batch=True)
     ext.csrf.init_app(app)
     ext.login_manager.init_app(app)

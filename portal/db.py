@@ -55,10 +55,19 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(dt.timezone.utc)
 
 
-def sqlite_engine_options(uri: str) -> dict:
+def engine_options(uri: str) -> dict:
     if not uri.startswith("sqlite"):
-        return {"pool_pre_ping": True}
+        # No pool_pre_ping: it costs a round trip on every request. Connections are recycled after five minutes,
+        # and one found dead by a request's first statement (the server restarted, a proxy dropped it) is
+        # discarded with the rest of the pool by SQLAlchemy and the unit of work is run again (see
+        # ``run_in_transaction`` and ``PortalFlask.preprocess_request``).
+        return {"pool_recycle": 300}
     return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The database connection died under the statement: nothing of this transaction was committed."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 @event.listens_for(Engine, "connect")
@@ -107,21 +116,31 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def run_in_transaction(fn: Callable[[], T], *, attempts: int = MAX_ATTEMPTS) -> T:
-    """Run ``fn`` as one unit of work: commit on success, roll back and retry on serialization failure."""
+    """Run ``fn`` as one unit of work: commit on success, roll back and retry on serialization failure, deadlock,
+    or a connection that turned out to be dead before anything was committed."""
     for attempt in range(1, attempts + 1):
         try:
             result = fn()
-            db.session.commit()
-            return result
         except Exception as exc:
             if getattr(exc, "keep_changes", False):
                 # A refusal that must leave a trace (failed PIN count, refusal log): keep what was flushed.
                 db.session.commit()
                 raise
             db.session.rollback()
-            if is_retryable(exc) and attempt < attempts:
+            if (is_retryable(exc) or connection_lost(exc)) and attempt < attempts:
                 log.info("retrying unit of work after %s (attempt %d)", type(exc).__name__, attempt)
                 time.sleep(0.01 * attempt)
                 continue
             raise
+        try:
+            db.session.commit()
+        except Exception as exc:
+            db.session.rollback()
+            # A connection lost during COMMIT is not retried: the commit may have happened.
+            if is_retryable(exc) and attempt < attempts:
+                log.info("retrying unit of work after %s at commit (attempt %d)", type(exc).__name__, attempt)
+                time.sleep(0.01 * attempt)
+                continue
+            raise
+        return result
     raise AssertionError("unreachable")

@@ -33,6 +33,9 @@ TEST_CONFIG = {
     "BCRYPT_ROUNDS": 4,
     "PUBLIC_BASE_URL": "http://localhost",
     "RATELIMIT_ENABLED": False,
+    # No per-process API key cache (a listener thread and connection per test app); tests/test_api_key_cache.py
+    # turns it on where it is the subject.
+    "API_KEY_CACHE_SECONDS": 0,
     "RATELIMIT_STORAGE_URI": "memory://",
     "APPLE_PASS_CERT": None,
     "GOOGLE_SERVICE_ACCOUNT_FILE": None,

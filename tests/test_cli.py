@@ -109,3 +109,24 @@ def test_verify_ledger_detects_an_altered_row(runner, shop):
     r = run(runner, "loyalty", "verify-ledger", "--json")
     assert r.exit_code == 1
     assert any("hash mismatch" in p for p in json.loads(r.output)["problems"])
+
+
+def test_verify_ledger_checks_the_cards_chain_head(runner, shop):
+    """Appends link to the hash kept on the card (``chain_head``): verify-ledger checks it matches the newest row,
+    so a forged head (which the next stamp would chain to) is caught before it spreads."""
+    card = shop.points_card.card_number
+    for points in (5, 7):
+        assert shop.api.post(f"/api/v1/vendor/loyalty/cards/{card}/points", json={"points": points,
+                                                                                   "staff_pin": "4321"}).status_code == 201
+    newest = db.session.execute(text("SELECT hash FROM loyalty_transactions WHERE card_id = :c ORDER BY id DESC"),
+                                {"c": shop.points_card.id}).scalars().first()
+    head = db.session.execute(text("SELECT chain_head FROM loyalty_cards WHERE id = :c"),
+                              {"c": shop.points_card.id}).scalar()
+    assert head == newest
+    assert json.loads(run(runner, "loyalty", "verify-ledger", "--json").output)["ok"]
+    db.session.execute(text("UPDATE loyalty_cards SET chain_head = :h WHERE id = :c"),
+                       {"h": "f" * 64, "c": shop.points_card.id})
+    db.session.commit()
+    r = run(runner, "loyalty", "verify-ledger", "--json")
+    assert r.exit_code == 1
+    assert any("chain head" in p for p in json.loads(r.output)["problems"])

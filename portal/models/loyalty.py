@@ -48,7 +48,8 @@ class LoyaltyProgram(TimestampMixin, Model):
     background_color: Mapped[str] = mapped_column(String(7), nullable=False, default="#1f4e79")
     foreground_color: Mapped[str] = mapped_column(String(7), nullable=False, default="#ffffff")
     label_color: Mapped[str] = mapped_column(String(7), nullable=False, default="#cfe3f5")
-    logo_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Deferred: loaded only where the image is used (passes, the logo route), not with every card a stamp locks.
+    logo_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now, onupdate=now)
 
     vendor = relationship("Vendor", back_populates="programs", lazy="joined")
@@ -103,6 +104,9 @@ class LoyaltyCard(TimestampMixin, Model):
     apple_auth_token: Mapped[str] = mapped_column(String(64), nullable=False)
     google_object_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     last_stamp_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The hash of the card's newest ledger row (the head of its hash chain), kept with the balance so an append
+    #: needs no look-up of the previous row; ``verify`` checks it against the ledger.
+    chain_head: Mapped[str | None] = mapped_column(String(64))
     erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
 

@@ -1,13 +1,14 @@
 """Vendors, users, logins and API keys."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy import bindparam, func, select
 
 from ..extensions import db
 from ..models import ApiKey, User, Vendor
-from . import clock
+from . import api_key_cache, clock
 from .actor import Actor
 from .errors import Conflict, NotFound, ValidationError
 from .i18n import SUPPORTED, normalise_locale
@@ -109,19 +110,48 @@ def create_api_key(*, vendor: Vendor | None, name: str = "") -> tuple[ApiKey, st
     return key, plaintext
 
 
-def resolve_api_key(plaintext: str) -> ApiKey | None:
+@dataclass(frozen=True)
+class ResolvedApiKey:
+    """What a request needs of its API key and the key's vendor."""
+
+    id: int
+    scope: str
+    vendor_id: int | None
+    name: str
+    vendor_active: bool
+    vendor_locale: str | None
+
+
+_KEY_LOOKUP = (select(ApiKey.id, ApiKey.scope, ApiKey.vendor_id, ApiKey.name, Vendor.active, Vendor.locale)
+               .outerjoin(Vendor, ApiKey.vendor_id == Vendor.id)
+               .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)))
+
+
+def resolve_api_key(plaintext: str) -> ResolvedApiKey | None:
+    """The live (not revoked) key with this plaintext, or None.
+
+    Hot path (every API request): one indexed look-up of plain columns, key and vendor together; no ORM objects
+    are built and nothing of the vendor's programs is loaded. On PostgreSQL the answer is kept in a per-process
+    cache that every change of a key or a vendor's status empties at once, in every process (api_key_cache)."""
     if not plaintext or len(plaintext) > 200:
         return None
-    # Hot path (every API request): load the key and its vendor in one query, not the vendor's programs and
-    # their rewards (selectin by default), which the request loads itself if it needs them.
-    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == api_key_digest(plaintext))
-                            .options(joinedload(ApiKey.vendor).lazyload(Vendor.programs)))
-    if key is None or key.revoked_at is not None:
-        return None
+    digest = api_key_digest(plaintext)
+    cache = api_key_cache.current()
+    if cache is not None:
+        generation, hit = cache.get(digest)
+        if hit is not None:
+            return hit
+    row = db.session.execute(_KEY_LOOKUP, {"key_hash": digest}).first()
+    if row is None:
+        return None  # unknown keys are not cached: guessing must not fill the memory
+    key = ResolvedApiKey(id=row[0], scope=row[1], vendor_id=row[2], name=row[3] or "",
+                         vendor_active=bool(row[4]) if row[2] is not None else True, vendor_locale=row[5])
+    if cache is not None:
+        cache.put(digest, key, generation)
     return key
 
 
-def actor_for_api_key(key: ApiKey) -> Actor:
+def actor_for_api_key(key: ApiKey | ResolvedApiKey) -> Actor:
     if key.scope == "admin":
         return Actor(vendor_id=None, role="admin", api_key_id=key.id, name=key.name or "admin API key")
     return Actor(vendor_id=key.vendor_id, role="api", api_key_id=key.id, name=key.name or "API")
@@ -146,6 +176,7 @@ def get_vendor(vendor_id: int) -> Vendor:
 
 
 def set_vendor_active(vendor: Vendor, active: bool) -> Vendor:
+    api_key_cache.mark_changed()
     vendor.active = active
     vendor.suspended_at = None if active else clock.now()
     return vendor

@@ -11,14 +11,15 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
-from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
+from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, WalletOutbox
 from . import clock
 from .actor import Actor
 from .errors import InsufficientBalance
-from .wallet_outbox import enqueue
 
 GENESIS = "0" * 64
 LEDGER_COLUMNS = (LoyaltyTransaction.id, LoyaltyTransaction.card_id, LoyaltyTransaction.type,
@@ -47,18 +48,24 @@ def chain_hash(prev_hash: str | None, tx) -> str:
     return hashlib.sha256((prev_hash or GENESIS).encode() + b"|" + canonical(tx)).hexdigest()
 
 
-def _last_hash(card: LoyaltyCard) -> str | None:
-    # No autoflush: every earlier append already flushed its row (append ends with a flush), so only the card's
-    # pending changes would be written here — and then again at the end of append (two UPDATEs per operation).
-    with db.session.no_autoflush:
-        return db.session.scalar(select(LoyaltyTransaction.hash).where(LoyaltyTransaction.card_id == card.id)
-                                 .order_by(LoyaltyTransaction.id.desc()).limit(1))
+_TX = LoyaltyTransaction.__table__
+_CARDS = LoyaltyCard.__table__
+_OUTBOX = WalletOutbox.__table__
 
 
 def append(card: LoyaltyCard, actor: Actor, *, type: str, delta: int, amount: Decimal | None = None,
            reward_id: int | None = None, staff=None, note: str = "", idempotency_key: str | None = None,
-           voided_transaction_id: int | None = None) -> LoyaltyTransaction:
-    """Append one transaction to a card that the caller has locked, and move its balance by ``delta``."""
+           voided_transaction_id: int | None = None, card_changes: dict | None = None) -> LoyaltyTransaction:
+    """Append one transaction to a card that the caller has locked, and move its balance by ``delta``.
+
+    ``card_changes``: other columns of the card that change with this transaction (``last_stamp_at``,
+    ``rewards_redeemed``), written in the same UPDATE as the balance.
+
+    The ledger row, the card's new balance and chain head, and the wallet outbox row are written with plain SQL
+    statements (on PostgreSQL one statement: three data-modifying CTEs), not through the ORM's unit of work:
+    this is the hot path of every stamp. The loaded card is then brought up to date in the session as if it had
+    been re-read, and the returned transaction is a persistent object like any other.
+    """
     program: LoyaltyProgram = card.program
     balance_field = "stamps" if program.type == "stamps" else "points"
     new_balance = getattr(card, balance_field) + delta
@@ -70,20 +77,65 @@ def append(card: LoyaltyCard, actor: Actor, *, type: str, delta: int, amount: De
         reward_id=reward_id, staff_pin_id=staff.id if staff is not None else None,
         staff_name=staff.staff_name if staff is not None else (actor.name or None),
         user_id=actor.user_id, api_key_id=actor.api_key_id, note=note or "",
-        idempotency_key=idempotency_key, voided_transaction_id=voided_transaction_id, created_at=now)
-    tx.prev_hash = _last_hash(card)
+        idempotency_key=idempotency_key, voided_transaction_id=voided_transaction_id, created_at=now,
+        prev_hash=card.chain_head)
     tx.hash = chain_hash(tx.prev_hash, tx)
-    db.session.add(tx)
-    setattr(card, balance_field, new_balance)
+    changes = dict(card_changes or {})
+    changes[balance_field] = new_balance
     if delta > 0 and type in ("stamp_add", "points_earn"):
-        if balance_field == "stamps":
-            card.lifetime_stamps += delta
-        else:
-            card.lifetime_points += delta
-    card.updated_at = now
-    enqueue(card)
-    db.session.flush()
+        lifetime = "lifetime_stamps" if balance_field == "stamps" else "lifetime_points"
+        changes[lifetime] = getattr(card, lifetime) + delta
+    changes["updated_at"] = now
+    changes["chain_head"] = tx.hash
+    for name, value in changes.items():
+        set_committed_value(card, name, value)
+    tx.id = _write(card, tx, now)
+    make_transient_to_detached(tx)
+    db.session.add(tx)
     return tx
+
+
+#: The card columns an append writes: all of them every time (the card is locked and fresh), so the statement
+#: is always the same one.
+CARD_COLUMNS = ("stamps", "points", "lifetime_stamps", "lifetime_points", "rewards_redeemed", "last_stamp_at",
+                "updated_at", "chain_head")
+_TX_COLUMNS = tuple(c.key for c in _TX.columns if c.key != "id")
+_write_statements: dict[str, tuple] = {}
+
+
+def _statements(dialect: str) -> tuple:
+    """The append's statements for this database, built once per process (bound values at execution)."""
+    if dialect not in _write_statements:
+        insert_tx = insert(_TX).values({k: bindparam(f"tx_{k}", type_=_TX.c[k].type) for k in _TX_COLUMNS}) \
+            .returning(_TX.c.id)
+        update_card = update(_CARDS).where(_CARDS.c.id == bindparam("card_id")).values(
+            {k: bindparam(f"card_{k}", type_=_CARDS.c[k].type) for k in CARD_COLUMNS})
+        insert_outbox = insert(_OUTBOX).values(card_id=bindparam("card_id"), reason="balance",
+                                               created_at=bindparam("now", type_=_OUTBOX.c.created_at.type),
+                                               available_at=bindparam("now", type_=_OUTBOX.c.available_at.type),
+                                               attempts=0)
+        if dialect == "postgresql":
+            new_tx = insert_tx.cte("new_tx")
+            _write_statements[dialect] = (select(new_tx.c.id)
+                                          .add_cte(update_card.returning(_CARDS.c.id).cte("card_update"))
+                                          .add_cte(insert_outbox.returning(_OUTBOX.c.id).cte("outbox_insert")),)
+        else:
+            _write_statements[dialect] = (insert_tx, update_card, insert_outbox)
+    return _write_statements[dialect]
+
+
+def _write(card: LoyaltyCard, tx: LoyaltyTransaction, now) -> int:
+    """INSERT the ledger row, UPDATE the card, INSERT the outbox row; returns the new transaction's id."""
+    params = {f"tx_{k}": getattr(tx, k) for k in _TX_COLUMNS}
+    params.update({f"card_{k}": getattr(card, k) for k in CARD_COLUMNS})
+    params["card_id"] = card.id
+    params["now"] = now
+    connection = db.session.connection()
+    statements = _statements(connection.dialect.name)
+    tx_id = connection.execute(statements[0], params).scalar_one()
+    for statement in statements[1:]:
+        connection.execute(statement, params)
+    return tx_id
 
 
 @dataclass
@@ -107,7 +159,8 @@ def verify(vendor_id: int | None = None, batch: int = 2000, max_problems: int = 
     Streams the ledger ordered by (card, id) in batches, so memory stays flat with millions of rows.
     """
     report = LedgerReport()
-    card_stmt = select(LoyaltyCard.id, LoyaltyCard.stamps, LoyaltyCard.points, LoyaltyProgram.type).join(
+    card_stmt = select(LoyaltyCard.id, LoyaltyCard.stamps, LoyaltyCard.points, LoyaltyCard.chain_head,
+                       LoyaltyProgram.type).join(
         LoyaltyProgram, LoyaltyCard.program_id == LoyaltyProgram.id).order_by(LoyaltyCard.id)
     if vendor_id is not None:
         card_stmt = card_stmt.where(LoyaltyProgram.vendor_id == vendor_id)
@@ -151,5 +204,7 @@ def _verify_card(card, txs: list, report: LedgerReport) -> None:
         prev = tx.hash
     if running != balance:
         report.problems.append(f"card {card.id}: balance {balance} but transactions sum to {running}")
+    if card.chain_head != prev:
+        report.problems.append(f"card {card.id}: the card's chain head does not match its newest transaction")
     if other != 0:
         report.problems.append(f"card {card.id}: unexpected balance {other} in the other unit")

@@ -92,9 +92,8 @@ def add_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key: s
             raise CooldownActive(available_at=until, retry_after=retry, tz=program.vendor.timezone)
         raise DailyLimitReached(available_at=until, retry_after=retry, tz=program.vendor.timezone,
                                 limit=program.daily_stamp_limit)
-    card.last_stamp_at = now  # set before append's flush: one UPDATE of the card row, not two
     tx = ledger.append(card, actor, type="stamp_add", delta=count, staff=staff, note=note,
-                       idempotency_key=idempotency_key)
+                       idempotency_key=idempotency_key, card_changes={"last_stamp_at": now})
     return card, tx
 
 
@@ -109,8 +108,8 @@ def redeem_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key
         raise InsufficientBalance(_l("Not enough stamps yet: %(have)s of %(need)s.", have=card.stamps,
                                      need=program.stamps_required))
     tx = ledger.append(card, actor, type="stamp_redeem", delta=-program.stamps_required, staff=staff,
-                       note=note or program.reward_text, idempotency_key=idempotency_key)
-    card.rewards_redeemed += 1
+                       note=note or program.reward_text, idempotency_key=idempotency_key,
+                       card_changes={"rewards_redeemed": card.rewards_redeemed + 1})
     return card, tx
 
 
@@ -155,8 +154,8 @@ def redeem_points(actor: Actor, card_number: str, data: dict, *, idempotency_key
         raise InsufficientBalance(_l("Not enough points: %(have)s of %(need)s.", have=card.points,
                                      need=reward.points_cost))
     tx = ledger.append(card, actor, type="points_redeem", delta=-reward.points_cost, reward_id=reward.id,
-                       staff=staff, note=note or reward.name, idempotency_key=idempotency_key)
-    card.rewards_redeemed += 1
+                       staff=staff, note=note or reward.name, idempotency_key=idempotency_key,
+                       card_changes={"rewards_redeemed": card.rewards_redeemed + 1})
     return card, tx
 
 

@@ -16,7 +16,7 @@ import time
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.orm import lazyload
 from sqlalchemy.exc import IntegrityError
 
@@ -205,6 +205,16 @@ def _current_lockout(program: LoyaltyProgram, client_key: str) -> PinLockout | N
                                                       PinLockout.client_key == client_key))
 
 
+#: The hot path of a stamp with a PIN, built once (bound values at execution).
+_STAFF_WITH_LOCKOUT = (
+    select(StaffPin, PinLockout)
+    .outerjoin(PinLockout, and_(PinLockout.program_id == StaffPin.program_id,
+                                PinLockout.client_key == bindparam("client")))
+    .where(StaffPin.program_id == bindparam("program_id"), StaffPin.pin_lookup == bindparam("lookup"),
+           StaffPin.active.is_(True))
+    .options(lazyload(StaffPin.program)))  # the program is loaded already
+
+
 def check_staff_pin(program: LoyaltyProgram, pin: str | None, actor: Actor, *, card_id: int | None = None,
                     staff_pin_id: int | None = None) -> StaffPin | None:
     """The staff member whose PIN this is, or a refusal.
@@ -216,23 +226,27 @@ def check_staff_pin(program: LoyaltyProgram, pin: str | None, actor: Actor, *, c
         return None
     client = actor.client_key
     now = clock.now()
-    state = _current_lockout(program, client)
+    pin = str(pin).strip() if pin else ""
+    staff = state = None
+    if PIN_RE.match(pin):
+        # One query: the staff member with this PIN and this client's lockout state (the common case: a right
+        # PIN, no lockout row). A wrong PIN finds no row; _register_failure then reads the lockout under a lock.
+        row = db.session.execute(_STAFF_WITH_LOCKOUT, {
+            "program_id": program.id, "lookup": pin_lookup_digest(program.id, pin), "client": client}).first()
+        if row is not None:
+            staff, state = row
+    elif not pin:
+        state = _current_lockout(program, client)
     if state is not None and state.locked_until is not None and state.locked_until > now:
         _refuse(program, card_id, client, "pin_locked")
         raise PinLocked(available_at=state.locked_until, retry_after=clock.seconds_until(state.locked_until, now),
                         tz=program.vendor.timezone)
     if not pin:
         raise PinRequired()
-    pin = str(pin).strip()
-    staff = None
-    if PIN_RE.match(pin):
-        staff = db.session.scalar(select(StaffPin).where(
-            StaffPin.program_id == program.id, StaffPin.pin_lookup == pin_lookup_digest(program.id, pin),
-            StaffPin.active.is_(True)).options(lazyload(StaffPin.program)))  # the program is loaded already
-        if staff is not None and staff_pin_id is not None and staff.id != staff_pin_id:
-            staff = None
-        if staff is not None and not _verify_hash(staff):
-            staff = None
+    if staff is not None and staff_pin_id is not None and staff.id != staff_pin_id:
+        staff = None
+    if staff is not None and not _verify_hash(staff):
+        staff = None
     if staff is None:
         _register_failure(program, client, card_id, now)
     if state is not None and state.failed_attempts:

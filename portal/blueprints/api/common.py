@@ -21,12 +21,12 @@ def authenticate(scope: str) -> None:
         raise Unauthorized(_l("A valid API key is required (Authorization: Bearer …)."))
     if key.scope != scope:
         raise Forbidden(_l("This API key cannot use this part of the API."))
-    if key.vendor is not None and not key.vendor.active:
+    if not key.vendor_active:
         raise VendorSuspended()
     g.api_key = key
     g.actor = accounts.actor_for_api_key(key)
-    if key.vendor is not None:
-        g.fallback_locale = key.vendor.locale
+    if key.vendor_locale is not None:
+        g.fallback_locale = key.vendor_locale
 
 
 def json_body() -> dict:

@@ -1,0 +1,155 @@
+"""The per-process cache of resolved API keys (portal/services/api_key_cache.py): it saves the key look-up on
+PostgreSQL, and it never lets a suspended vendor's key through once the suspension has committed — in this process
+at once, in any other as soon as PostgreSQL delivers the NOTIFY of the migration's triggers."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from sqlalchemy import create_engine, event, text
+
+from portal.db import run_in_transaction
+from portal.extensions import db
+from portal.services import accounts
+from portal.services.api_key_cache import ApiKeyCache
+
+IS_PG = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
+
+CACHE_ON = pytest.mark.parametrize("app_config", [{"API_KEY_CACHE_SECONDS": 60}], indirect=True)
+needs_pg = pytest.mark.skipif(not IS_PG, reason="the cache exists on PostgreSQL only")
+
+
+def _listening_cache(ttl=60.0) -> ApiKeyCache:
+    """A cache whose listener is taken as connected, without a thread (for the bookkeeping tests)."""
+    import os
+    import threading
+
+    cache = ApiKeyCache("", ttl)
+    cache._pid = os.getpid()
+    cache._listening = threading.Event()
+    cache._listening.set()
+    return cache
+
+
+def test_an_entry_read_before_an_invalidation_is_not_kept():
+    cache = _listening_cache()
+    generation, hit = cache.get("k")
+    assert hit is None
+    cache.invalidate()  # a change committed while the request was reading the database
+    cache.put("k", "stale", generation)
+    assert cache.get("k")[1] is None
+    generation, _ = cache.get("k")
+    cache.put("k", "fresh", generation)
+    assert cache.get("k")[1] == "fresh"
+
+
+def test_entries_expire_and_nothing_is_used_while_not_listening():
+    cache = _listening_cache(ttl=0.05)
+    cache.put("k", "v", cache.get("k")[0])
+    assert cache.get("k")[1] == "v"
+    time.sleep(0.08)
+    assert cache.get("k")[1] is None
+    cache = _listening_cache()
+    cache.put("k", "v", cache.get("k")[0])
+    cache._listening.clear()  # the listener lost its connection
+    assert cache.get("k")[1] is None
+    cache.put("k2", "v", cache.get("k2")[0])
+    cache._listening.set()
+    assert cache.get("k2")[1] is None
+
+
+@CACHE_ON
+@pytest.mark.skipif(IS_PG, reason="SQLite only")
+def test_sqlite_has_no_cache(app):
+    assert "api_key_cache" not in app.extensions
+
+
+@pytest.fixture
+def cache(app):
+    cache = app.extensions["api_key_cache"]
+    assert cache.wait_listening(10), "the listener did not connect"
+    yield cache
+    cache.stop()
+
+
+@pytest.fixture
+def key_queries(app):
+    seen = []
+
+    def count(conn, cursor, statement, params, context, executemany):
+        if "FROM api_keys" in statement:
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    yield seen
+    event.remove(db.engine, "before_cursor_execute", count)
+
+
+def _programs(shop):
+    return shop.api.get("/api/v1/vendor/loyalty/programs")
+
+
+@needs_pg
+@CACHE_ON
+def test_a_key_is_looked_up_once(shop, cache, key_queries):
+    assert _programs(shop).status_code == 200
+    assert _programs(shop).status_code == 200
+    card = shop.points_card.card_number
+    assert shop.api.post(f"/api/v1/vendor/loyalty/cards/{card}/points",
+                         json={"points": 3, "staff_pin": "4321"}).status_code == 201
+    assert len(key_queries) == 1
+
+
+@needs_pg
+@CACHE_ON
+def test_a_suspension_made_by_another_process_is_seen_at_once(app, shop, cache, key_queries):
+    assert _programs(shop).status_code == 200
+    assert _programs(shop).status_code == 200
+    assert len(key_queries) == 1  # cached
+    # Another process (here: another connection, which this process's cache knows nothing about) suspends the shop.
+    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with other.begin() as conn:
+        conn.execute(text("UPDATE vendors SET active = false WHERE id = :id"), {"id": shop.vendor.id})
+    other.dispose()
+    deadline = time.monotonic() + 3
+    while True:
+        response = _programs(shop)
+        if response.status_code == 403 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert response.status_code == 403 and response.json["error"]["code"] == "vendor_suspended"
+
+
+@needs_pg
+@CACHE_ON
+def test_a_suspension_made_in_this_process_applies_to_the_next_request(app, shop, cache):
+    assert _programs(shop).status_code == 200
+    vendor_id = shop.vendor.id
+    run_in_transaction(lambda: accounts.set_vendor_active(accounts.get_vendor(vendor_id), False))
+    response = _programs(shop)  # no waiting: the commit itself emptied this process's cache
+    assert response.status_code == 403 and response.json["error"]["code"] == "vendor_suspended"
+    run_in_transaction(lambda: accounts.set_vendor_active(accounts.get_vendor(vendor_id), True))
+    assert _programs(shop).status_code == 200
+
+
+@needs_pg
+@CACHE_ON
+def test_a_lost_listener_connection_empties_the_cache_and_reconnects(app, shop, cache, key_queries):
+    assert _programs(shop).status_code == 200
+    assert _programs(shop).status_code == 200
+    assert len(key_queries) == 1
+    admin = create_engine(app.config["SQLALCHEMY_DATABASE_URI"], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        killed = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                   "WHERE application_name = 'portal-api-key-cache' AND datname = current_database()")
+                              ).all()
+    admin.dispose()
+    assert killed and all(row[0] for row in killed)
+    deadline = time.monotonic() + 5
+    while cache.listening and time.monotonic() < deadline:  # the listener notices at once (socket closed)
+        time.sleep(0.01)
+    # Down or already back: either way, what was cached before the loss is gone.
+    assert cache.wait_listening(10)
+    assert _programs(shop).status_code == 200
+    assert len(key_queries) == 2
