@@ -143,29 +143,28 @@ def _vendor_scoped(stmt, actor: Actor):
     raise NotFound()
 
 
+def _locked(stmt):
+    """FOR UPDATE of the card; populate_existing refreshes the card (and its joined program) if the session had it
+    already; the program's reward catalog is loaded lazily, only by the operations that use it (redeem_points
+    queries it itself)."""
+    return stmt.with_for_update(of=LoyaltyCard).execution_options(populate_existing=True).options(
+        defaultload(LoyaltyCard.program).lazyload(LoyaltyProgram.rewards))
+
+
 #: The hot path of every stamp, redemption and points entry: a vendor's card, locked. Built once (bound values at
-#: execution), so SQLAlchemy neither rebuilds nor re-keys it per request. populate_existing refreshes the card
-#: (and its joined program) if the session had it already; the program's reward catalog is loaded lazily, only by
-#: the operations that use it (redeem_points queries it itself).
-_VENDOR_CARD_FOR_UPDATE = (
+#: execution), so SQLAlchemy neither rebuilds nor re-keys it per request.
+_VENDOR_CARD_FOR_UPDATE = _locked(
     select(LoyaltyCard).join(LoyaltyProgram, LoyaltyCard.program_id == LoyaltyProgram.id)
-    .where(LoyaltyCard.card_number == bindparam("number"), LoyaltyProgram.vendor_id == bindparam("vendor_id"))
-    .with_for_update(of=LoyaltyCard).execution_options(populate_existing=True)
-    .options(defaultload(LoyaltyCard.program).lazyload(LoyaltyProgram.rewards)))
+    .where(LoyaltyCard.card_number == bindparam("number"), LoyaltyProgram.vendor_id == bindparam("vendor_id")))
 
 
 def get_card(actor: Actor, card_number: str, *, for_update: bool = False) -> LoyaltyCard:
     number = normalise_card_number(card_number)
     if for_update and actor.vendor_id is not None:
         card = db.session.scalar(_VENDOR_CARD_FOR_UPDATE, {"number": number, "vendor_id": actor.vendor_id})
-        if card is None:
-            raise NotFound(_l("No card with this number."))
-        return card
-    stmt = _vendor_scoped(select(LoyaltyCard).where(LoyaltyCard.card_number == number), actor)
-    if for_update:
-        stmt = stmt.with_for_update(of=LoyaltyCard).execution_options(populate_existing=True).options(
-            defaultload(LoyaltyCard.program).lazyload(LoyaltyProgram.rewards))
-    card = db.session.scalar(stmt)
+    else:
+        stmt = _vendor_scoped(select(LoyaltyCard).where(LoyaltyCard.card_number == number), actor)
+        card = db.session.scalar(_locked(stmt) if for_update else stmt)
     if card is None:
         raise NotFound(_l("No card with this number."))
     return card
