@@ -145,6 +145,12 @@ def daily_series_live(program_ids: list[int], tz_name: str, days: int = 30) -> d
     return {"days": labels, **series}
 
 
+def _figures(vendor, days: int, programs: list, totals: dict, refusals, top_staff: list, daily) -> dict:
+    """The dashboard's figures, in the one shape both implementations (rollup and live reference) return."""
+    return {"vendor": vendor.slug, "period_days": days, "programs": len(programs), "totals": totals,
+            "refusals": refusals, "top_staff": top_staff, "daily": daily}
+
+
 def vendor_stats_live(actor: Actor, days: int = 30, program_id: int | None = None) -> dict:
     """The reference for vendor_stats: every figure aggregated from the ledger (a scan of the window)."""
     vendor, programs, ids, since, totals, refusals, top_staff = _stats_scope(actor, days, program_id)
@@ -168,15 +174,8 @@ def vendor_stats_live(actor: Actor, days: int = 30, program_id: int | None = Non
                                                                        "stamp_redeem", "points_redeem")))
                 .group_by(tx.staff_name).order_by(func.count().desc()).limit(5)):
             top_staff.append({"staff_name": name, "actions": int(actions)})
-    return {
-        "vendor": vendor.slug,
-        "period_days": days,
-        "programs": len(programs),
-        "totals": totals,
-        "refusals": refusals,
-        "top_staff": top_staff,
-        "daily": daily_series_live(ids, vendor.timezone, days),
-    }
+    return _figures(vendor, days, programs, totals, refusals, top_staff,
+                    daily_series_live(ids, vendor.timezone, days))
 
 
 # --- From the rollups ------------------------------------------------------------------------------------------------
@@ -290,15 +289,8 @@ def vendor_stats(actor: Actor, days: int = 30, program_id: int | None = None) ->
             staff[name] = staff.get(name, 0) + int(actions or 0)
         ranked = sorted(((n, a) for n, a in staff.items() if a > 0), key=lambda item: (-item[1], item[0]))
         top_staff = [{"staff_name": name, "actions": actions} for name, actions in ranked[:5]]
-    return {
-        "vendor": vendor.slug,
-        "period_days": days,
-        "programs": len(programs),
-        "totals": totals,
-        "refusals": refusals,
-        "top_staff": top_staff,
-        "daily": daily_series(ids, vendor.timezone, days, tx_days=tx_days if ids else None),
-    }
+    return _figures(vendor, days, programs, totals, refusals, top_staff,
+                    daily_series(ids, vendor.timezone, days, tx_days=tx_days if ids else None))
 
 
 def platform_stats() -> dict:
