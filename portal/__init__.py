@@ -6,7 +6,7 @@ import logging
 from flask import Flask
 
 from .config import load_config
-from .db import connection_lost, engine_options, run_in_transaction
+from .db import begin_unit_of_work, connection_lost, engine_options, run_in_transaction
 
 
 class PortalFlask(Flask):
@@ -15,6 +15,7 @@ class PortalFlask(Flask):
     failure or deadlock (PostgreSQL) — so services only ever flush."""
 
     def dispatch_request(self):
+        begin_unit_of_work()
         return run_in_transaction(super().dispatch_request)
 
     def preprocess_request(self):

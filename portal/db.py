@@ -1,9 +1,11 @@
 """Database plumbing shared by every request, command and test.
 
 * ``UTCDateTime`` stores timezone-aware UTC datetimes on SQLite (which has no time zones) and PostgreSQL alike.
-* SQLite: WAL journal, a busy timeout, and write transactions opened with ``BEGIN IMMEDIATE`` (SQLAlchemy's
-  pysqlite recipe), because SQLite has no row locks; ``SELECT … FOR UPDATE`` is then a no-op and the database-wide
-  write lock serialises the read-check-write units instead.
+* SQLite: WAL journal, a busy timeout, and the unit of work of a writing request opened with ``BEGIN IMMEDIATE``
+  (SQLAlchemy's pysqlite recipe), because SQLite has no row locks; ``SELECT … FOR UPDATE`` is then a no-op and the
+  database-wide write lock serialises the read-check-write units instead. What a request reads before its unit of
+  work (the API key, the logged-in user, the vendor) is read in a ``DEFERRED`` transaction that ends when the unit
+  begins, so the write lock is held only for the unit itself (see ``begin_unit_of_work``).
 * ``run_in_transaction`` is the unit of work of a request or command: commit on success, roll back on error, and
   retry the whole unit a bounded number of times on PostgreSQL serialization failures and deadlocks.
 """
@@ -91,17 +93,37 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
 sqlite_begin_outside_requests: ContextVar[str] = ContextVar("sqlite_begin_outside_requests", default="IMMEDIATE")
 
 
+#: Set in a writing request's WSGI environ once its unit of work (the view) begins.
+_UNIT_OF_WORK = "portal.unit_of_work"
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_on_begin(conn):
     if conn.dialect.name != "sqlite":
         return
-    # Reads (GET pages) may share the database; anything that can write takes the write lock up front, so two
-    # requests never both read a card's balance and then both write.
+    # Reads (GET pages, and what any request checks before its view) may share the database; a writing request's
+    # unit of work takes the write lock up front, so two requests never both read a card's balance and then both
+    # write.
     if has_request_context():
-        mode = "DEFERRED" if request.method in READ_ONLY_METHODS else "IMMEDIATE"
+        mode = "IMMEDIATE" if request.environ.get(_UNIT_OF_WORK) else "DEFERRED"
     else:
         mode = sqlite_begin_outside_requests.get()
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def begin_unit_of_work() -> None:
+    """Called as a request's view is about to run. On SQLite, for a writing request (POST, PUT, PATCH, DELETE):
+    end the ``DEFERRED`` transaction in which the before-request hooks read (nothing written there is lost: it is
+    committed), so that the view's unit of work begins ``IMMEDIATE`` and holds the database's one write lock only
+    while it runs — not while the request authenticates. The hooks' checks then ran in an earlier snapshot than
+    the unit, as with PostgreSQL's read committed; the unit re-reads what it changes under the lock. Objects the
+    hooks loaded (the logged-in user) are expired by the commit and re-read on first use."""
+    if request.method in READ_ONLY_METHODS:
+        return
+    request.environ[_UNIT_OF_WORK] = True
+    session = db.session()
+    if session.in_transaction() and db.engine.dialect.name == "sqlite":
+        session.commit()
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -1,6 +1,7 @@
 """50-way races through the real WSGI server with real threads, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 
@@ -112,3 +113,41 @@ def test_50_simultaneous_replays_of_one_idempotency_key(shop, live_server):
     ok = [r for r in results if r.status_code == 201]
     assert len({r.json()["transaction"]["id"] for r in ok}) == 1
     assert count_transactions(shop.stamp_card.id) == 1
+
+
+@pytest.mark.skipif(os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"),
+                    reason="SQLite's one database-wide write lock")
+def test_sqlite_write_lock_is_taken_by_the_unit_of_work_not_by_authentication(app, shop, live_server):
+    """A writing request reads its API key before its unit of work, outside the write lock: while another
+    connection holds the lock, a request with a bad key is refused at once instead of queueing behind the writer
+    (it used to wait for the lock: 30 s of busy timeout), and a valid stamp waits for the lock, then goes through."""
+    import sqlite3
+    import time
+
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    db.session.rollback()
+    holder = sqlite3.connect(path, isolation_level=None, timeout=30)
+    holder.execute("BEGIN IMMEDIATE")
+    url = f"{live_server.url}{V}/cards/{shop.stamp_card.card_number}/stamps"
+    results = {}
+
+    def post(name, key):
+        with httpx.Client(timeout=60) as http:
+            results[name] = http.post(url, json={"staff_pin": "4321"}, headers={"Authorization": f"Bearer {key}"})
+
+    try:
+        bad = threading.Thread(target=post, args=("bad", "not-a-key"))
+        bad.start()
+        bad.join(timeout=5)
+        assert not bad.is_alive(), "the bad key waited for the write lock"
+        assert results["bad"].status_code == 401
+        good = threading.Thread(target=post, args=("good", shop.key))
+        good.start()
+        time.sleep(0.5)
+        assert good.is_alive(), "the stamp did not wait for the write lock"
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    good.join(timeout=30)
+    assert results["good"].status_code == 201, results["good"].text
+    assert results["good"].json()["card"]["stamps"] == 1
