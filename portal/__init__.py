@@ -49,9 +49,10 @@ def create_app(config: dict | None = None) -> Flask:
     from . import extensions as ext
 
     ext.db.init_app(app)
-    from .services import api_key_cache
+    from .services import api_key_cache, program_cache
 
     api_key_cache.init_app(app)
+    program_cache.forget()  # copies belong to the database they were read from
     ext.migrate.init_app(app, ext.db, directory=str(_migrations_dir()), render_as_batch=True)
     ext.csrf.init_app(app)
     ext.login_manager.init_app(app)

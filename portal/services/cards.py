@@ -6,12 +6,12 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, bindparam, or_, select, union_all
-from sqlalchemy.orm import defaultload
+from sqlalchemy.orm import defaultload, lazyload
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
-from . import clock
+from . import clock, program_cache
 from .actor import Actor
 from .errors import NotFound, ValidationError
 from .i18n import normalise_locale
@@ -151,17 +151,25 @@ def _locked(stmt):
         defaultload(LoyaltyCard.program).lazyload(LoyaltyProgram.rewards))
 
 
-#: The hot path of every stamp, redemption and points entry: a vendor's card, locked. Built once (bound values at
-#: execution), so SQLAlchemy neither rebuilds nor re-keys it per request.
-_VENDOR_CARD_FOR_UPDATE = _locked(
-    select(LoyaltyCard).join(LoyaltyProgram, LoyaltyCard.program_id == LoyaltyProgram.id)
-    .where(LoyaltyCard.card_number == bindparam("number"), LoyaltyProgram.vendor_id == bindparam("vendor_id")))
+#: The hot path of every stamp, redemption and points entry: a vendor's card, locked, with the configuration's
+#: version; the program and vendor come from the process's copy when that version says it is current
+#: (``program_cache``), not from a join. Built once (bound values at execution), so SQLAlchemy neither rebuilds
+#: nor re-keys it per request.
+_VENDOR_CARD_FOR_UPDATE = (
+    select(LoyaltyCard, program_cache.VERSION).join(LoyaltyProgram, LoyaltyCard.program_id == LoyaltyProgram.id)
+    .where(LoyaltyCard.card_number == bindparam("number"), LoyaltyProgram.vendor_id == bindparam("vendor_id"))
+    .with_for_update(of=LoyaltyCard).execution_options(populate_existing=True)
+    .options(lazyload(LoyaltyCard.program)))
 
 
 def get_card(actor: Actor, card_number: str, *, for_update: bool = False) -> LoyaltyCard:
     number = normalise_card_number(card_number)
     if for_update and actor.vendor_id is not None:
-        card = db.session.scalar(_VENDOR_CARD_FOR_UPDATE, {"number": number, "vendor_id": actor.vendor_id})
+        row = db.session.execute(_VENDOR_CARD_FOR_UPDATE, {"number": number, "vendor_id": actor.vendor_id}).first()
+        card = None
+        if row is not None:
+            card = row[0]
+            program_cache.attach_program(card, row[1])
     else:
         stmt = _vendor_scoped(select(LoyaltyCard).where(LoyaltyCard.card_number == number), actor)
         card = db.session.scalar(_locked(stmt) if for_update else stmt)
