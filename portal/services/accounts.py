@@ -141,7 +141,8 @@ def resolve_api_key(plaintext: str) -> ResolvedApiKey | None:
         generation, hit = cache.get(digest)
         if hit is not None:
             return hit
-    row = db.session.execute(_KEY_LOOKUP, {"key_hash": digest}).first()
+    # Core on the session's connection: plain columns need none of the ORM's result machinery (half the CPU).
+    row = db.session.connection().execute(_KEY_LOOKUP, {"key_hash": digest}).first()
     if row is None:
         return None  # unknown keys are not cached: guessing must not fill the memory
     key = ResolvedApiKey(id=row[0], scope=row[1], vendor_id=row[2], name=row[3] or "",

@@ -9,7 +9,7 @@ import datetime as dt
 from decimal import ROUND_FLOOR, Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..extensions import db
 from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction
@@ -49,12 +49,17 @@ def _locked_card(actor: Actor, card_number: str, expected_type: str) -> tuple[Lo
     return card, program
 
 
+#: Stamps given to a card since a moment (the daily limit of every stamp), built once; run as Core on the
+#: session's connection (a sum needs none of the ORM's result machinery).
+_STAMPS_SINCE = select(func.coalesce(func.sum(LoyaltyTransaction.delta), 0)).where(
+    LoyaltyTransaction.card_id == bindparam("card_id"), LoyaltyTransaction.type == "stamp_add",
+    LoyaltyTransaction.created_at >= bindparam("since", type_=LoyaltyTransaction.created_at.type))
+
+
 def stamp_window(card: LoyaltyCard, program: LoyaltyProgram, now: dt.datetime) -> tuple[int, dt.datetime, dt.datetime]:
     """(stamps given today in the vendor's timezone, start of today, start of tomorrow) in UTC."""
     day_start, day_end = clock.local_day_bounds(now, program.vendor.timezone)
-    today = db.session.scalar(select(func.coalesce(func.sum(LoyaltyTransaction.delta), 0)).where(
-        LoyaltyTransaction.card_id == card.id, LoyaltyTransaction.type == "stamp_add",
-        LoyaltyTransaction.created_at >= day_start))
+    today = db.session.connection().execute(_STAMPS_SINCE, {"card_id": card.id, "since": day_start}).scalar()
     return int(today or 0), day_start, day_end
 
 
