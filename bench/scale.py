@@ -312,12 +312,11 @@ def main() -> int:
                 tracemalloc.stop()
                 db.session.rollback()
                 out[label] = {"rows": rows, "seconds": round(elapsed, 1), "rows_per_s": round(rows / elapsed),
-                              "first_chunk_ms": round(first_chunk_at * 1000, 1), "peak_python_mb": round(peak / 2**20, 1),
-                              "mb": round(size / 2**20)}
+                              "first_chunk_ms": round(first_chunk_at * 1000, 1),
+                              "peak_python_mb": round(peak / 2**20, 1), "mb": round(size / 2**20)}
                 print(f"  export {label}: {rows:,} rows, {size / 2**20:.0f} MB in {elapsed:.1f}s "
                       f"({rows / elapsed:,.0f} rows/s), first chunk after {first_chunk_at * 1000:.0f} ms, "
                       f"peak traced Python memory {peak / 2**20:.1f} MB", flush=True)
-
         db.session.remove()
         db.engine.dispose()
     print(json.dumps(out))

@@ -416,9 +416,11 @@ def _sum_days(ids: list[int], bounds: list[dt.datetime], wanted: list[int]) -> d
         split_hours = sorted({_floor(x, STAFF_BUCKET) for x in run if _floor(x, STAFF_BUCKET) != x})
         day = _by_day(s_.bucket, run)
         hours = [s_.program_id.in_(ids), s_.bucket >= run[0], s_.bucket < run[-1]]
+        if split_hours:
+            hours.append(s_.bucket.not_in(split_hours))
         for pid, j, name, actions in db.session.execute(
                 select(s_.program_id, day, s_.staff_name, func.sum(s_.actions))
-                .where(*hours, s_.bucket.not_in(split_hours)).group_by(s_.program_id, day, s_.staff_name)):
+                .where(*hours).group_by(s_.program_id, day, s_.staff_name)):
             _add_counts(out[(pid, a + int(j))][1], {name: actions})
         tx = LoyaltyTransaction
         for i, midnight in enumerate(run):
@@ -428,7 +430,8 @@ def _sum_days(ids: list[int], bounds: list[dt.datetime], wanted: list[int]) -> d
             after = case((tx.created_at >= midnight, 1), else_=0)
             for pid, name, is_after, count in db.session.execute(
                     select(tx.program_id, tx.staff_name, after, func.count())
-                    .where(*_staff_actions(ids, hour, hour + STAFF_BUCKET)).group_by(tx.program_id, tx.staff_name, after)):
+                    .where(*_staff_actions(ids, hour, hour + STAFF_BUCKET))
+                    .group_by(tx.program_id, tx.staff_name, after)):
                 j = a + i - 1 + int(is_after)  # run[i] ends day a+i-1 and starts day a+i
                 if a <= j < b:
                     _add_counts(out[(pid, j)][1], {name: count})
