@@ -148,8 +148,12 @@ def test_day_cache_is_read_and_invalidated(app, factories):
             traveller.move_to(moment)
             operations.add_stamps(actor, card.card_number, {"count": 2, "staff_pin": pin.plain_pin})
             db.session.commit()
-        traveller.move_to(now)
+        # Half an hour after local midnight yesterday has ended, but less than CACHE_SETTLE ago: not cached yet.
+        traveller.move_to(dt.datetime(2026, 3, 9, 23, 30, tzinfo=UTC))
         assert _cached_days() == 0
+        _compare_now(actor)
+        assert _cached_days() == 5
+        traveller.move_to(now)
         figures = _compare_now(actor)
         assert _cached_days() == 6, "days 1-6 of the 7-day window are closed; today is not cached"
         assert figures["totals"]["stamps_issued"] == 12
