@@ -1,19 +1,23 @@
 """Queries at scale on PostgreSQL: 1,000,000 cards, 200,000 Apple registrations, 5,000,000 transactions.
 
-    .venv/bin/python bench/scale.py [--reuse] [--keep] [--repeat 30]
+    .venv/bin/python bench/scale.py [--reuse] [--keep] [--repeat 30] [--only dashboard ...]
 
 Loads a dedicated database ``bench_scale`` (migrated with Alembic, i.e. ``flask db upgrade``) with generate_series
 INSERTs: one vendor with a stamp program (700,000 cards) and a points program (300,000 cards), 5,000,000 ledger
 rows over 400 days by 10 staff, 200,000 registrations (100,000 devices × 2 passes). The rollup triggers are
 switched off during the bulk load and the rollups are rebuilt afterwards with the migration's own SQL; the bench
-then checks that the rollups give exactly the live aggregates. ``--reuse`` keeps an already loaded database.
+then checks that the rollups give exactly the live aggregates. ``--reuse`` measures an already loaded database
+(migrated to the newest revision first) and drops it at the end unless ``--keep`` is given too; ``--only`` runs
+some sections (apple, search, dashboard, export).
 
 Each query is timed in-process (p50/p95 over ``--repeat`` runs) against a baseline measured in the same run:
 
 * Apple "updated since" (``apple_service.updated_serials``) vs the same SQL with index scans disabled;
 * card search (``cards.search_cards``: name, e-mail prefix, phone digits, card number prefix) vs the previous
   implementation (``lower(name) LIKE``, no trigram index usable);
-* owner dashboard ``stats.vendor_stats`` (rollups) vs ``stats.vendor_stats_live`` (ledger scan);
+* owner dashboard ``stats.vendor_stats`` (rollups and day cache) vs ``stats.vendor_stats_live`` (ledger scan), for
+  7, 30, 90 and 365 days, warm (closed days cached) and cold (day cache emptied before each call); the exit status
+  is 1 unless both equal the live figures;
 * CSV export ``exports.transactions_csv`` / ``cards_csv`` (keyset batches): rows/s and peak memory (tracemalloc).
 """
 from __future__ import annotations
@@ -30,14 +34,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import PG_ADMIN, make_app, migrate, pg_url, timed  # noqa: E402
+from common import PG_ADMIN, make_app, migrate, percentile, pg_url, timed  # noqa: E402
 
 DB = "bench_scale"
+SECTIONS = ("apple", "search", "dashboard", "export")
+PERIODS = (7, 30, 90, 365)
 N_CARDS, N_STAMP_CARDS, N_TX, N_REG, N_DEVICES = 1_000_000, 700_000, 5_000_000, 200_000, 100_000
 
+# Row triggers switched off during the bulk load (and on again after the rollups are rebuilt): the rollups of
+# perf01 and the day-cache invalidation of perf03 (the cache starts empty).
+LOAD_TRIGGERS = (("loyalty_transactions", "loyalty_tx_rollup_apply"), ("loyalty_cards", "loyalty_card_rollup_apply"),
+                 ("loyalty_transactions", "loyalty_day_rollup_tx"), ("loyalty_cards", "loyalty_day_rollup_cards"))
 LOAD_SQL = [
-    "ALTER TABLE loyalty_transactions DISABLE TRIGGER loyalty_tx_rollup_apply",
-    "ALTER TABLE loyalty_cards DISABLE TRIGGER loyalty_card_rollup_apply",
+    *(f"ALTER TABLE {table} DISABLE TRIGGER {name}" for table, name in LOAD_TRIGGERS),
     """INSERT INTO vendors (id, name, slug, timezone, locale, active, created_at)
        VALUES (1, 'Big Shop', 'big-shop', 'Europe/Luxembourg', 'en', true, now() - interval '500 days')""",
     """INSERT INTO loyalty_programs (id, vendor_id, slug, name, description, type, stamps_required, reward_text,
@@ -121,8 +130,8 @@ def load(url: str) -> float:
         conn.execute("TRUNCATE loyalty_tx_rollup, loyalty_staff_rollup, loyalty_card_rollup")
         for sql in rollup_rebuild_sql():
             conn.execute(sql)
-        conn.execute("ALTER TABLE loyalty_transactions ENABLE TRIGGER loyalty_tx_rollup_apply")
-        conn.execute("ALTER TABLE loyalty_cards ENABLE TRIGGER loyalty_card_rollup_apply")
+        for table, name in LOAD_TRIGGERS:
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
         print(f"  load: rollups rebuilt {time.perf_counter() - t:.1f}s", flush=True)
         t = time.perf_counter()
         conn.execute("VACUUM ANALYZE")
@@ -163,25 +172,34 @@ def old_search_cards(actor, q=None, program_id=None, *, limit=50, offset=0):
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--reuse", action="store_true", help="use an already loaded bench_scale database")
-    parser.add_argument("--keep", action="store_true", help="do not drop bench_scale at the end")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use an already loaded bench_scale database (brought up to the newest migration)")
+    parser.add_argument("--keep", action="store_true", help="do not drop bench_scale at the end (also with --reuse)")
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--only", choices=SECTIONS, action="append",
+                        help="run only this section (may be repeated); default: all")
     args = parser.parse_args()
+    sections = set(args.only or SECTIONS)
     url = pg_url(DB)
-    if not args.reuse:
+    if args.reuse:
+        import tempfile
+
+        migrate(url, Path(tempfile.mkdtemp()))  # a database loaded by an older checkout gets the newer revisions
+    else:
         print(f"== loading {N_CARDS:,} cards, {N_TX:,} transactions, {N_REG:,} registrations", flush=True)
         print(f"  total load {load(url):.0f}s", flush=True)
 
     from sqlalchemy import text
 
     from portal.extensions import db
-    from portal.services import cards, exports, stats
+    from portal.services import cards, clock, exports, stats
     from portal.services.actor import Actor
     from portal.services.wallet import apple_service
 
     app = make_app(url, LOG_LEVEL="WARNING")
     actor = Actor(vendor_id=1, role="owner", user_id=None, name="owner")
     out: dict[str, dict] = {}
+    exact: dict[str, bool] = {}
 
     def report(name, result, baseline, target_ms=None):
         ratio = baseline["p50"] / result["p50"] if result["p50"] else float("inf")
@@ -200,82 +218,105 @@ def main() -> int:
         print(f"== bench_scale: {n[0]:,} cards, {n[1]:,} transactions, {n[2]:,} registrations; repeat {args.repeat}")
 
         # ---- Apple "updated since"
-        import itertools
+        if "apple" in sections:
+            import itertools
 
-        devices = itertools.cycle(range(0, N_DEVICES, 997))
-        tag = str(int((time.time() - 30 * 86400) * 1_000_000))
+            devices = itertools.cycle(range(0, N_DEVICES, 997))
+            tag = str(int((time.time() - 30 * 86400) * 1_000_000))
 
-        def apple():
-            apple_service.updated_serials(f"device{next(devices)}", "pass.lu.example.loyalty", tag)
-            db.session.rollback()
+            def apple():
+                apple_service.updated_serials(f"device{next(devices)}", "pass.lu.example.loyalty", tag)
+                db.session.rollback()
 
-        def apple_unindexed():
-            db.session.execute(text("SET LOCAL enable_indexscan = off"))
-            db.session.execute(text("SET LOCAL enable_bitmapscan = off"))
-            db.session.execute(text("SET LOCAL enable_indexonlyscan = off"))
-            apple_service.updated_serials(f"device{next(devices)}", "pass.lu.example.loyalty", tag)
-            db.session.rollback()
+            def apple_unindexed():
+                db.session.execute(text("SET LOCAL enable_indexscan = off"))
+                db.session.execute(text("SET LOCAL enable_bitmapscan = off"))
+                db.session.execute(text("SET LOCAL enable_indexonlyscan = off"))
+                apple_service.updated_serials(f"device{next(devices)}", "pass.lu.example.loyalty", tag)
+                db.session.rollback()
 
-        report("apple updated-since", timed(apple, args.repeat * 3),
-               timed(apple_unindexed, max(3, args.repeat // 10), warmup=1), target_ms=10)
+            report("apple updated-since", timed(apple, args.repeat * 3),
+                   timed(apple_unindexed, max(3, args.repeat // 10), warmup=1), target_ms=10)
 
         # ---- card search
-        queries = {"name": "anna weber 12", "name_part": "hoffm", "email prefix": "customer12345@",
-                   "phone digits": "621 123", "card number prefix": "1000079"}
-        for label, q in queries.items():
-            fast = timed(lambda: (cards.search_cards(actor, q), db.session.rollback()), args.repeat)
-            slow = timed(lambda: (old_search_cards(actor, q), db.session.rollback()), max(3, args.repeat // 10),
-                         warmup=1)
-            got = [c.id for c in cards.search_cards(actor, q)]
-            ref = [c.id for c in old_search_cards(actor, q)]
-            db.session.rollback()
-            assert got == ref, f"search {q!r}: new implementation returns other cards"
-            report(f"search_cards {label} ({len(got)})", fast, slow)
+        if "search" in sections:
+            queries = {"name": "anna weber 12", "name_part": "hoffm", "email prefix": "customer12345@",
+                       "phone digits": "621 123", "card number prefix": "1000079"}
+            for label, q in queries.items():
+                fast = timed(lambda: (cards.search_cards(actor, q), db.session.rollback()), args.repeat)
+                slow = timed(lambda: (old_search_cards(actor, q), db.session.rollback()), max(3, args.repeat // 10),
+                             warmup=1)
+                got = [c.id for c in cards.search_cards(actor, q)]
+                ref = [c.id for c in old_search_cards(actor, q)]
+                db.session.rollback()
+                assert got == ref, f"search {q!r}: new implementation returns other cards"
+                report(f"search_cards {label} ({len(got)})", fast, slow)
 
-        # ---- dashboard
-        fast = timed(lambda: (stats.vendor_stats(actor, 30), db.session.rollback()), args.repeat)
-        slow = timed(lambda: (stats.vendor_stats_live(actor, 30), db.session.rollback()), max(3, args.repeat // 6),
-                     warmup=1)
-        def same(days):
-            a, b = stats.vendor_stats(actor, days), stats.vendor_stats_live(actor, days)
-            db.session.rollback()
-            # top_staff: the live query orders equal counts arbitrarily; compare the counts, then the rest
-            ok = [s["actions"] for s in a.pop("top_staff")] == [s["actions"] for s in b.pop("top_staff")]
-            return ok and a == b, a, b
+        # ---- dashboard: every period cold (day cache emptied first: the first request of a new database or after
+        # an invalidation) and warm (the closed days cached), against the live aggregate over the ledger
+        if "dashboard" in sections:
+            def cold_call(days):
+                db.session.execute(text("DELETE FROM loyalty_day_rollup"))  # the staff rows go with it (cascade)
+                db.session.commit()
+                t0 = time.perf_counter()
+                stats.vendor_stats(actor, days)
+                db.session.commit()  # keep what it cached, as a request does
+                return (time.perf_counter() - t0) * 1000
 
-        exact, a, b = same(30)
-        report("vendor_stats 30 days", fast, slow, target_ms=100)
-        print(f"  rollup figures == live figures: {exact}")
-        if not exact:
-            print(json.dumps({"rollup": a, "live": b}, default=str)[:3000])
-        fast = timed(lambda: (stats.vendor_stats(actor, 365), db.session.rollback()), max(5, args.repeat // 3))
-        slow = timed(lambda: (stats.vendor_stats_live(actor, 365), db.session.rollback()), 3, warmup=1)
-        report("vendor_stats 365 days", fast, slow, target_ms=100)
-        exact365 = same(365)[0]
-        print(f"  rollup figures == live figures (365 days): {exact365}")
-        out["rollup_exact"] = {"30": exact, "365": exact365}
+            def same(days):
+                """Cold, warm and live figures at one pinned moment (the live 365 days takes seconds; with a
+                moving clock the window would move under it)."""
+                runs = []
+                with clock.pinned(clock.now()):
+                    db.session.execute(text("DELETE FROM loyalty_day_rollup"))
+                    db.session.commit()
+                    for _ in ("cold", "warm"):
+                        runs.append(stats.vendor_stats(actor, days))
+                        db.session.commit()
+                    live = stats.vendor_stats_live(actor, days)
+                    db.session.rollback()
+                # top_staff: the live query orders equal counts arbitrarily; compare the counts, then the rest
+                counts = [s["actions"] for s in live.pop("top_staff")]
+                ok = all([s["actions"] for s in run.pop("top_staff")] == counts and run == live for run in runs)
+                return ok, runs, live
+
+            for days in PERIODS:
+                samples = [cold_call(days) for _ in range(max(3, args.repeat // 3))]
+                cold = {"p50": percentile(samples, 50), "p95": percentile(samples, 95)}
+                warm = timed(lambda: (stats.vendor_stats(actor, days), db.session.rollback()), args.repeat)
+                slow = timed(lambda: (stats.vendor_stats_live(actor, days), db.session.rollback()),
+                             3 if days > 90 else max(3, args.repeat // 6), warmup=1)
+                report(f"vendor_stats {days} days", warm, slow, target_ms=100)
+                report(f"vendor_stats {days} days cold", cold, slow)
+                ok, runs, live = same(days)
+                exact[str(days)] = ok
+                print(f"  rollup figures (cold and warm) == live figures ({days} days): {ok}", flush=True)
+                if not ok:
+                    print(json.dumps({"cold": runs[0], "warm": runs[1], "live": live}, default=str)[:3000])
+            out["rollup_exact"] = exact
 
         # ---- CSV export streaming
-        for label, fn in (("transactions_csv", exports.transactions_csv), ("cards_csv", exports.cards_csv)):
-            tracemalloc.start()
-            t0 = time.perf_counter()
-            rows = size = 0
-            first_chunk_at = None
-            for chunk in fn(actor):
-                if first_chunk_at is None:
-                    first_chunk_at = time.perf_counter() - t0
-                rows += chunk.count("\n")
-                size += len(chunk)
-            elapsed = time.perf_counter() - t0
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            db.session.rollback()
-            out[label] = {"rows": rows, "seconds": round(elapsed, 1), "rows_per_s": round(rows / elapsed),
-                          "first_chunk_ms": round(first_chunk_at * 1000, 1), "peak_python_mb": round(peak / 2**20, 1),
-                          "mb": round(size / 2**20)}
-            print(f"  export {label}: {rows:,} rows, {size / 2**20:.0f} MB in {elapsed:.1f}s "
-                  f"({rows / elapsed:,.0f} rows/s), first chunk after {first_chunk_at * 1000:.0f} ms, "
-                  f"peak traced Python memory {peak / 2**20:.1f} MB", flush=True)
+        if "export" in sections:
+            for label, fn in (("transactions_csv", exports.transactions_csv), ("cards_csv", exports.cards_csv)):
+                tracemalloc.start()
+                t0 = time.perf_counter()
+                rows = size = 0
+                first_chunk_at = None
+                for chunk in fn(actor):
+                    if first_chunk_at is None:
+                        first_chunk_at = time.perf_counter() - t0
+                    rows += chunk.count("\n")
+                    size += len(chunk)
+                elapsed = time.perf_counter() - t0
+                _, peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+                db.session.rollback()
+                out[label] = {"rows": rows, "seconds": round(elapsed, 1), "rows_per_s": round(rows / elapsed),
+                              "first_chunk_ms": round(first_chunk_at * 1000, 1),
+                              "peak_python_mb": round(peak / 2**20, 1), "mb": round(size / 2**20)}
+                print(f"  export {label}: {rows:,} rows, {size / 2**20:.0f} MB in {elapsed:.1f}s "
+                      f"({rows / elapsed:,.0f} rows/s), first chunk after {first_chunk_at * 1000:.0f} ms, "
+                      f"peak traced Python memory {peak / 2**20:.1f} MB", flush=True)
         db.session.remove()
         db.engine.dispose()
     print(json.dumps(out))
@@ -286,7 +327,7 @@ def main() -> int:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)'))
         admin.dispose()
-    return 0
+    return 0 if all(exact.values()) else 1  # the dashboard must equal the live aggregate
 
 
 if __name__ == "__main__":
