@@ -6,13 +6,13 @@ The card lock of every stamp reads the number with the card, and an app process 
 program and vendor only while the number is the one it read with that copy (``portal/services/program_cache.py``).
 
 Revision ID: perf04
-Revises: perf02
+Revises: perf03
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "perf04"
-down_revision = "perf02"
+down_revision = "perf03"
 branch_labels = None
 depends_on = None
 
