@@ -80,7 +80,9 @@ class QueuedWriterConnection(sqlite3.Connection):
     instead, the kernel wakes the next writer the moment the previous one commits. Only the ``BEGIN IMMEDIATE``
     transactions of this application queue there; SQLite's own lock stays the rule, so anything else writing
     the file (the sqlite3 shell, another program) is still serialised by it, with the busy timeout as before. A
-    process that dies holding the ``flock`` releases it with its file descriptors."""
+    process that dies holding the ``flock`` releases it with its file descriptors. The queue itself has no
+    timeout: behind a writer that hangs inside its transaction, the others wait until the server's worker
+    timeout ends that request (the busy timeout used to turn it into "database is locked" after 30 s)."""
 
     _queue_path: str | None = None
     _queue_fd: int | None = None
