@@ -35,7 +35,9 @@ def bar_chart(labels: list[str], values: list[int], *, label_every: int = 7) -> 
         bars.append({"x": round(x, 1), "y": round(PAD_TOP + inner_h - h, 1), "w": round(bar_w, 1),
                      "h": round(h, 1), "label": label, "value": value,
                      "show_label": (len(values) - 1 - index) % label_every == 0,
-                     "tx": round(x + bar_w / 2, 1)})
+                     "tx": round(x + bar_w / 2, 1), "anchor": "middle"})
+    if bars:  # the newest day's label ends at the chart's edge instead of being cut off by it
+        bars[-1].update(tx=WIDTH - 1, anchor="end")
     fractions = (0, 0.5, 1) if top % 2 == 0 else (0, 1)  # whole-number ticks only
     ticks = [{"value": int(top * f), "y": round(PAD_TOP + inner_h - inner_h * f, 1)} for f in fractions]
     return {"width": WIDTH, "height": HEIGHT, "bars": bars, "ticks": ticks, "left": PAD_LEFT,
