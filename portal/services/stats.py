@@ -2,7 +2,7 @@
 
 The dashboard reads rollup tables kept exact by database triggers (migration ``perf01``): ``loyalty_tx_rollup``
 (per program, 15-minute UTC bucket and shard: stamps, points, redemptions), ``loyalty_staff_rollup`` (per program,
-UTC hour and staff name: actions) and ``loyalty_card_rollup`` (enrolments per program and bucket). Every
+UTC hour, staff name and shard, migration ``perf05``: actions) and ``loyalty_card_rollup`` (enrolments per program and bucket). Every
 time zone's midnight falls on a 15-minute boundary, so local days are sums of whole buckets; a "last N days"
 window that starts inside a bucket adds that part from the ledger itself (a bounded index range scan). Closed local
 days are summed once and kept in a day cache (migration ``perf03``, "The day cache" below), so a long window reads
@@ -16,7 +16,7 @@ import logging
 from contextlib import contextmanager
 
 from sqlalchemy import ARRAY, BigInteger, Column, DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer, \
-    SmallInteger, String, Table, and_, any_, bindparam, case, func, literal, null, or_, select, true, union_all
+    SmallInteger, String, Table, and_, any_, bindparam, case, func, literal, null, or_, select, text, true, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -46,6 +46,8 @@ staff_rollup = Table(
     Column("program_id", Integer, ForeignKey("loyalty_programs.id", ondelete="CASCADE"), primary_key=True),
     Column("bucket", UTCDateTime, primary_key=True),
     Column("staff_name", String(120), primary_key=True),
+    # card id % 4, as in loyalty_tx_rollup (migration perf05): no one hot row per staff name and hour
+    Column("shard", SmallInteger, primary_key=True, server_default=text("0")),
     Column("actions", BigInteger, nullable=False),
 )
 card_rollup = Table(

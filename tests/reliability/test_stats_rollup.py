@@ -240,3 +240,23 @@ def test_rollup_window_edges(app, factories):
         for days in (1, 2, 29, 30, 31):
             assert stats.vendor_stats(actor, days) == stats.vendor_stats_live(actor, days)
             db.session.rollback()
+
+
+def test_one_staff_name_spreads_over_shards(app, factories):
+    """Stamps given under one name in one hour (an API key, a shared login) land on up to four staff-rollup rows,
+    by card (migration perf05): concurrent stamps of a shop do not queue on one row's lock until commit."""
+    vendor = factories.vendor()
+    actor = factories.owner_actor(vendor)
+    program = factories.program(vendor, require_pin=False, cooldown_minutes=0, daily_stamp_limit=0)
+    cards = [factories.card(program) for _ in range(8)]
+    with time_machine.travel(dt.datetime(2026, 11, 2, 10, 20, tzinfo=UTC), tick=False):
+        for card in cards:
+            operations.add_stamps(actor, card.card_number, {"count": 1})
+        db.session.commit()
+    s_ = stats.staff_rollup.c
+    rows = db.session.execute(select(s_.shard, s_.actions).where(s_.program_id == program.id)).all()
+    assert sorted(shard for shard, _ in rows) == sorted({card.id % 4 for card in cards})
+    assert len(rows) == 4 and sum(actions for _, actions in rows) == 8
+    with time_machine.travel(dt.datetime(2026, 11, 2, 12, 0, tzinfo=UTC), tick=False):
+        top = stats.vendor_stats(actor, 1)["top_staff"]
+        assert top == stats.vendor_stats_live(actor, 1)["top_staff"] and top[0]["actions"] == 8
