@@ -22,6 +22,7 @@ from typing import Callable, TypeVar
 
 from flask import has_request_context, request
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -121,6 +122,12 @@ class QueuedWriterConnection(sqlite3.Connection):
             if self._queue_fd is not None:
                 os.close(self._queue_fd)
                 self._queue_fd = None
+
+
+def dialect_insert(target):
+    """An INSERT for the session's database with its ``ON CONFLICT`` clauses (PostgreSQL's or SQLite's)."""
+    module = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(target)
 
 
 def connection_lost(exc: BaseException) -> bool:

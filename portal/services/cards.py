@@ -143,22 +143,24 @@ def _vendor_scoped(stmt, actor: Actor):
     raise NotFound()
 
 
+def _for_update(stmt):
+    """FOR UPDATE of the card; populate_existing refreshes the card if the session had it already."""
+    return stmt.with_for_update(of=LoyaltyCard).execution_options(populate_existing=True)
+
+
 def _locked(stmt):
-    """FOR UPDATE of the card; populate_existing refreshes the card (and its joined program) if the session had it
-    already; the program's reward catalog is loaded lazily, only by the operations that use it (redeem_points
-    queries it itself)."""
-    return stmt.with_for_update(of=LoyaltyCard).execution_options(populate_existing=True).options(
-        defaultload(LoyaltyCard.program).lazyload(LoyaltyProgram.rewards))
+    """The card locked with its joined program (refreshed too); the program's reward catalog is loaded lazily,
+    only by the operations that use it (redeem_points queries it itself)."""
+    return _for_update(stmt).options(defaultload(LoyaltyCard.program).lazyload(LoyaltyProgram.rewards))
 
 
 #: The hot path of every stamp, redemption and points entry: a vendor's card, locked, with the configuration's
 #: version; the program and vendor come from the process's copy when that version says it is current
 #: (``program_cache``), not from a join. Built once (bound values at execution), so SQLAlchemy neither rebuilds
 #: nor re-keys it per request.
-_VENDOR_CARD_FOR_UPDATE = (
+_VENDOR_CARD_FOR_UPDATE = _for_update(
     select(LoyaltyCard, program_cache.VERSION).join(LoyaltyProgram, LoyaltyCard.program_id == LoyaltyProgram.id)
     .where(LoyaltyCard.card_number == bindparam("number"), LoyaltyProgram.vendor_id == bindparam("vendor_id"))
-    .with_for_update(of=LoyaltyCard).execution_options(populate_existing=True)
     .options(lazyload(LoyaltyCard.program)))
 
 

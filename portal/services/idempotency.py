@@ -15,8 +15,8 @@ import random
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from ..db import dialect_insert
 from ..extensions import db
 from ..models import IdempotencyRecord
 from . import clock
@@ -39,9 +39,7 @@ def claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
     """Claim ``key`` for this request. Returns None when the caller should do the work, or the stored record
     whose response must be replayed."""
     key = validate_key(key)
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(IdempotencyRecord).values(scope=scope, key=key, request_hash=fingerprint,
+    stmt = dialect_insert(IdempotencyRecord).values(scope=scope, key=key, request_hash=fingerprint,
                                             created_at=clock.now()).on_conflict_do_nothing(
         index_elements=["scope", "key"]).returning(IdempotencyRecord.id)
     claimed = db.session.execute(stmt).first()  # rowcount is not reliable here (-1 on psycopg)

@@ -17,10 +17,9 @@ from contextlib import contextmanager
 
 from sqlalchemy import ARRAY, BigInteger, Column, DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer, \
     SmallInteger, String, Table, and_, any_, bindparam, case, func, literal, null, or_, select, text, true, union_all
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ..db import UTCDateTime, is_retryable
+from ..db import UTCDateTime, dialect_insert, is_retryable
 from ..extensions import db
 from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Refusal, Vendor
 from . import clock
@@ -452,13 +451,11 @@ def _store_days(sums: dict, bounds: list[dt.datetime]) -> None:
     staff = [{"program_id": pid, "day_start": bounds[j], "day_end": bounds[j + 1], "staff_name": name,
               "actions": count}
              for (pid, j), (_, actions) in sorted(sums.items()) for name, count in sorted(actions.items()) if count]
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     try:
         with _no_busy_wait(), db.session.begin_nested():
-            db.session.execute(insert(day_rollup).on_conflict_do_nothing(), days)
+            db.session.execute(dialect_insert(day_rollup).on_conflict_do_nothing(), days)
             if staff:
-                db.session.execute(insert(staff_day_rollup).on_conflict_do_nothing(), staff)
+                db.session.execute(dialect_insert(staff_day_rollup).on_conflict_do_nothing(), staff)
     except (IntegrityError, OperationalError) as exc:
         if isinstance(exc, OperationalError) and not is_retryable(exc):
             raise
