@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, g
 
 from .config import load_config
 from .db import begin_unit_of_work, connection_lost, engine_options, run_in_transaction
@@ -16,7 +16,14 @@ class PortalFlask(Flask):
 
     def dispatch_request(self):
         begin_unit_of_work()
-        return run_in_transaction(super().dispatch_request)
+        return run_in_transaction(self._dispatch_unit)
+
+    def _dispatch_unit(self):
+        # Checks that belong in the view's own transaction, in every attempt of it (an API key taken from
+        # SQLite's per-process copy is confirmed here: portal/services/api_key_cache.py).
+        for check in g.get("unit_checks", ()):
+            check()
+        return super().dispatch_request()
 
     def preprocess_request(self):
         # before_request functions read (API key, vendor, locale) in the request's transaction before the view's

@@ -59,10 +59,90 @@ def test_entries_expire_and_nothing_is_used_while_not_listening():
     assert cache.get("k2")[1] is None
 
 
+needs_sqlite = pytest.mark.skipif(IS_PG, reason="SQLite's cache (checked by the configuration's version)")
+
+
+@pytest.fixture
+def version_reads(app):
+    seen = []
+
+    def count(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().startswith("SELECT config_version.version"):
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    yield seen
+    event.remove(db.engine, "before_cursor_execute", count)
+
+
+@needs_sqlite
 @CACHE_ON
-@pytest.mark.skipif(IS_PG, reason="SQLite only")
-def test_sqlite_has_no_cache(app):
-    assert "api_key_cache" not in app.extensions
+def test_sqlite_looks_a_key_up_once_then_confirms_it_by_the_version(shop, key_queries, version_reads):
+    for _ in range(3):
+        assert _programs(shop).status_code == 200
+    card = shop.points_card.card_number
+    assert shop.api.post(f"/api/v1/vendor/loyalty/cards/{card}/points",
+                         json={"points": 3, "staff_pin": "4321"}).status_code == 201
+    assert len(key_queries) == 1
+    assert len(version_reads) == 3  # each later request, in its own transaction
+
+
+@needs_sqlite
+@CACHE_ON
+@pytest.mark.parametrize("change, status, code", [
+    ("UPDATE vendors SET active = 0 WHERE id = :vendor", 403, "vendor_suspended"),
+    ("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP WHERE vendor_id = :vendor", 401, "unauthorized"),
+    ("DELETE FROM api_keys WHERE vendor_id = :vendor", 401, "unauthorized"),
+])
+def test_sqlite_a_change_made_by_another_connection_applies_to_the_next_request(app, shop, key_queries, change,
+                                                                                 status, code):
+    vendor_id = shop.vendor.id
+    assert _programs(shop).status_code == 200
+    assert _programs(shop).status_code == 200
+    db.session.rollback()  # the test's session is the requests' (one app context): hold no snapshot
+    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])  # hand-written SQL, no app code involved
+    with other.begin() as conn:
+        conn.execute(text(change), {"vendor": vendor_id})
+    other.dispose()
+    response = _programs(shop)
+    assert response.status_code == status and response.json["error"]["code"] == code
+    assert len(key_queries) == 2  # looked up again: the version had moved
+
+
+@needs_sqlite
+@CACHE_ON
+def test_sqlite_an_unrelated_change_only_costs_a_look_up(app, shop, factories, key_queries):
+    assert _programs(shop).status_code == 200
+    factories.program(factories.vendor())  # another shop's program: the configuration's version moves
+    assert _programs(shop).status_code == 200
+    assert _programs(shop).status_code == 200
+    assert len(key_queries) == 2
+
+
+@needs_sqlite
+@CACHE_ON
+def test_sqlite_a_key_revoked_after_authentication_is_refused_by_the_unit(app, shop, monkeypatch):
+    """The revocation commits after the request took the key from the cache and before its view: the view's own
+    transaction sees it, and nothing is written."""
+    import portal
+
+    vendor_id, card = shop.vendor.id, shop.stamp_card.card_number
+    assert _programs(shop).status_code == 200
+    original = portal.begin_unit_of_work
+
+    def revoke_first():
+        other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        with other.begin() as conn:
+            conn.execute(text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP WHERE vendor_id = :v"),
+                         {"v": vendor_id})
+        other.dispose()
+        original()
+
+    monkeypatch.setattr(portal, "begin_unit_of_work", revoke_first)
+    response = shop.api.post(f"/api/v1/vendor/loyalty/cards/{card}/stamps", json={"staff_pin": "4321"})
+    assert response.status_code == 401, response.json
+    db.session.rollback()
+    assert db.session.execute(text("SELECT count(*) FROM loyalty_transactions")).scalar() == 0
 
 
 @pytest.fixture

@@ -13,7 +13,14 @@ A cache of who a key is may only be used while every process hears at once that 
 * an entry filled from a read that began before an invalidation is not kept (a generation counter), and entries
   expire after ``API_KEY_CACHE_SECONDS`` (default 60) whatever happens.
 
-SQLite (one machine, in-process reads) has no cache. ``API_KEY_CACHE_SECONDS = 0`` turns it off.
+SQLite has no NOTIFY; there each process keeps the keys it resolved with the configuration's version read in the
+same statement (``config_version``, raised by triggers on ``api_keys``, ``vendors`` and ``loyalty_programs``:
+migrations ``perf04`` and ``perf06``). A request authenticated from that copy reads the version again as the first
+statement of its own transaction (:func:`portal.services.accounts.confirm_api_key`), before its view runs, and
+in every attempt of it: the same number means no key, vendor or program changed in between, so the key is exactly
+what a look-up would have returned; another number means the key is looked up again there. What the request saves
+is a transaction of its own for the look-up before the view's (on SQLite, a ``BEGIN``/``COMMIT`` pair and the
+session's work around them). ``API_KEY_CACHE_SECONDS = 0`` turns either cache off.
 """
 from __future__ import annotations
 
@@ -129,10 +136,40 @@ class ApiKeyCache:
             backoff = min(backoff * 2, 30.0)
 
 
+class VersionedKeyCache:
+    """SQLite's cache: digest -> the resolved key, which carries the configuration's version it was read with.
+    Nothing here is trusted by itself: the caller confirms the version inside the request's transaction."""
+
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Any]] = {}
+
+    def get(self, digest: str) -> tuple[int, Any]:
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return 0, None
+        return 0, entry[1]
+
+    def put(self, digest: str, value: Any, generation: int = 0) -> None:
+        if getattr(value, "version", None) is None:
+            return  # no version row (a database restored without it): nothing could confirm the entry
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries = {}
+        self._entries[digest] = (time.monotonic() + self.ttl, value)
+
+    def invalidate(self) -> None:
+        self._entries = {}
+
+
 def init_app(app) -> None:
     ttl = float(app.config.get("API_KEY_CACHE_SECONDS") or 0)
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    if ttl <= 0 or not uri.startswith("postgresql"):
+    if ttl <= 0:
+        return
+    if uri.startswith("sqlite"):
+        app.extensions["api_key_cache"] = VersionedKeyCache(ttl)
+        return
+    if not uri.startswith("postgresql"):
         return
     from sqlalchemy.engine import make_url
 
@@ -140,7 +177,7 @@ def init_app(app) -> None:
     app.extensions["api_key_cache"] = ApiKeyCache(url.render_as_string(hide_password=False), ttl)
 
 
-def current() -> ApiKeyCache | None:
+def current() -> ApiKeyCache | VersionedKeyCache | None:
     return current_app.extensions.get("api_key_cache")
 
 

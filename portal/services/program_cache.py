@@ -34,9 +34,11 @@ config_version = Table(
 )
 
 #: The configuration's version, as a column of the statement that reads the card.
-VERSION = select(config_version.c.version).where(config_version.c.id == 1).scalar_subquery()
+VERSION_NOW = select(config_version.c.version).where(config_version.c.id == 1)
+VERSION = VERSION_NOW.scalar_subquery()
 
 MAX_PROGRAMS = 5_000
+_VERSION_READ = "config_version_read"
 
 _LOAD = (select(LoyaltyProgram, VERSION).where(LoyaltyProgram.id == bindparam("program_id"))
          .options(lazyload(LoyaltyProgram.rewards)))  # the vendor comes joined (the relationship's default)
@@ -50,6 +52,7 @@ def attach_program(card: LoyaltyCard, version: int | None) -> LoyaltyProgram:
     """Give ``card`` (just read with ``version``) its program and vendor in the current session. No version (the
     row is missing: a database restored without it) means no copy is trusted or kept."""
     session = db.session()
+    session.info[_VERSION_READ] = version
     held = session.identity_map.get(session.identity_key(LoyaltyProgram, card.program_id))
     if held is not None:
         program = held
@@ -60,6 +63,11 @@ def attach_program(card: LoyaltyCard, version: int | None) -> LoyaltyProgram:
         program = session.merge(copy[1], load=False)
     set_committed_value(card, "program", program)
     return program
+
+
+def version_read() -> int | None:
+    """The configuration's version read with the last card locked in this session's transaction (None: none)."""
+    return db.session().info.get(_VERSION_READ)
 
 
 def _read(session, program_id: int) -> tuple[int, LoyaltyProgram]:

@@ -17,6 +17,12 @@ def authenticate(scope: str) -> None:
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     key = accounts.resolve_api_key(token) if token else None
+    _admit(key, scope)
+    if key.unconfirmed:  # SQLite's per-process copy: confirmed in the view's own transaction, before it runs
+        g.unit_checks = [functools.partial(_confirm, key, scope)]
+
+
+def _admit(key, scope: str) -> None:
     if key is None:
         raise Unauthorized(_l("A valid API key is required (Authorization: Bearer …)."))
     if key.scope != scope:
@@ -27,6 +33,10 @@ def authenticate(scope: str) -> None:
     g.actor = accounts.actor_for_api_key(key)
     if key.vendor_locale is not None:
         g.fallback_locale = key.vendor_locale
+
+
+def _confirm(key, scope: str) -> None:
+    _admit(accounts.confirm_api_key(key), scope)
 
 
 def json_body() -> dict:
