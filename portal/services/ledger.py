@@ -15,9 +15,10 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..db import Prepared, StaleRead, lock_for_write
 from ..extensions import db
 from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, WalletOutbox
-from . import clock
+from . import clock, program_cache
 from .actor import Actor
 from .errors import InsufficientBalance
 
@@ -104,7 +105,9 @@ _write_statements: dict[str, tuple] = {}
 
 
 def _statements(dialect: str) -> tuple:
-    """The append's statements for this database, built once per process (bound values at execution)."""
+    """The append's statements for this database, built and compiled once per process (values at execution):
+    on PostgreSQL one statement; on SQLite the card's UPDATE — in two forms, the second for an optimistic unit,
+    which writes only if the card and the configuration are still as the unit read them — and two INSERTs."""
     if dialect not in _write_statements:
         insert_tx = insert(_TX).values({k: bindparam(f"tx_{k}", type_=_TX.c[k].type) for k in _TX_COLUMNS}) \
             .returning(_TX.c.id)
@@ -116,25 +119,44 @@ def _statements(dialect: str) -> tuple:
                                                attempts=0)
         if dialect == "postgresql":
             new_tx = insert_tx.cte("new_tx")
-            _write_statements[dialect] = (select(new_tx.c.id)
-                                          .add_cte(update_card.returning(_CARDS.c.id).cte("card_update"))
-                                          .add_cte(insert_outbox.returning(_OUTBOX.c.id).cte("outbox_insert")),)
+            statements = (select(new_tx.c.id)
+                          .add_cte(update_card.returning(_CARDS.c.id).cte("card_update"))
+                          .add_cte(insert_outbox.returning(_OUTBOX.c.id).cte("outbox_insert")),)
         else:
-            _write_statements[dialect] = (insert_tx, update_card, insert_outbox)
+            checked_update = update_card.where(_CARDS.c.chain_head.is_not_distinct_from(bindparam("read_head")),
+                                               _CARDS.c.erased_at.is_(None),
+                                               program_cache.VERSION == bindparam("read_version"))
+            statements = (update_card, checked_update, insert_tx, insert_outbox)
+        _write_statements[dialect] = tuple(Prepared(statement) for statement in statements)
     return _write_statements[dialect]
 
 
 def _write(card: LoyaltyCard, tx: LoyaltyTransaction, now) -> int:
-    """INSERT the ledger row, UPDATE the card, INSERT the outbox row; returns the new transaction's id."""
+    """UPDATE the card, INSERT the ledger row and the outbox row; returns the new transaction's id.
+
+    SQLite, in an optimistic unit (``portal.db.optimistic_unit``): the card and its rules were read without the
+    write lock. The lock is taken here, and the card is updated only if its chain head (every balance change
+    moves it) and the configuration's version (every change of a program, vendor or API key moves it) are those
+    the unit read, and it was not erased meanwhile; otherwise ``StaleRead``, and the unit runs again holding
+    the lock from its start."""
     params = {f"tx_{k}": getattr(tx, k) for k in _TX_COLUMNS}
     params.update({f"card_{k}": getattr(card, k) for k in CARD_COLUMNS})
     params["card_id"] = card.id
     params["now"] = now
     connection = db.session.connection()
     statements = _statements(connection.dialect.name)
-    tx_id = connection.execute(statements[0], params).scalar_one()
-    for statement in statements[1:]:
-        connection.execute(statement, params)
+    if len(statements) == 1:  # PostgreSQL: the card is locked (FOR UPDATE); one statement writes all three
+        return statements[0].execute(connection, params).scalar_one()
+    update_card, checked_update, insert_tx, insert_outbox = statements
+    if lock_for_write(connection):
+        params["read_head"] = tx.prev_hash
+        params["read_version"] = program_cache.version_read()
+        if params["read_version"] is None or checked_update.execute(connection, params).rowcount != 1:
+            raise StaleRead()
+    else:
+        update_card.execute(connection, params)
+    tx_id = insert_tx.execute(connection, params).scalar_one()
+    insert_outbox.execute(connection, params)
     return tx_id
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
+from ...db import optimistic_unit
 from ...services import cards, operations, pins, programs, stats
 from ...services.errors import NotFound
 from ...services.serializers import card_to_dict, pin_to_dict, program_to_dict, transaction_to_dict
@@ -75,6 +76,7 @@ def card_transactions(card_number):
 
 
 @bp.post("/cards/<card_number>/stamps")
+@optimistic_unit  # SQLite: reads without the write lock (portal/db.py)
 @balance_change
 def add_stamps(card_number, idempotency_key):
     return _card_result(*operations.add_stamps(g.actor, card_number, json_body(), idempotency_key=idempotency_key),
@@ -82,6 +84,7 @@ def add_stamps(card_number, idempotency_key):
 
 
 @bp.post("/cards/<card_number>/stamps/redeem")
+@optimistic_unit  # SQLite: reads without the write lock (portal/db.py)
 @balance_change
 def redeem_stamps(card_number, idempotency_key):
     return _card_result(*operations.redeem_stamps(g.actor, card_number, json_body(),
@@ -89,6 +92,7 @@ def redeem_stamps(card_number, idempotency_key):
 
 
 @bp.post("/cards/<card_number>/points")
+@optimistic_unit  # SQLite: reads without the write lock (portal/db.py)
 @balance_change
 def earn_points(card_number, idempotency_key):
     return _card_result(*operations.earn_points(g.actor, card_number, json_body(), idempotency_key=idempotency_key),
@@ -96,6 +100,7 @@ def earn_points(card_number, idempotency_key):
 
 
 @bp.post("/cards/<card_number>/points/redeem")
+@optimistic_unit  # SQLite: reads without the write lock (portal/db.py)
 @balance_change
 def redeem_points(card_number, idempotency_key):
     return _card_result(*operations.redeem_points(g.actor, card_number, json_body(),
