@@ -7,6 +7,8 @@ from flask import Flask, g
 
 from .config import load_config
 from .db import begin_unit_of_work, connection_lost, engine_options, run_in_transaction
+from .services import program_cache
+from .services.errors import DomainError
 
 
 class PortalFlask(Flask):
@@ -19,11 +21,23 @@ class PortalFlask(Flask):
         return run_in_transaction(self._dispatch_unit)
 
     def _dispatch_unit(self):
-        # Checks that belong in the view's own transaction, in every attempt of it (an API key taken from
-        # SQLite's per-process copy is confirmed here: portal/services/api_key_cache.py).
-        for check in g.get("unit_checks", ()):
+        # Checks that belong in the view's own transaction, in every attempt of it: an API key taken from SQLite's
+        # per-process copy is confirmed here (portal/services/api_key_cache.py). They run after the view, before
+        # anything is committed or answered, so that they can use what the view read (the configuration's
+        # version comes with the card a stamp locks); a failed check replaces the view's answer or refusal.
+        checks = g.get("unit_checks")
+        if not checks:
+            return super().dispatch_request()
+        program_cache.forget_version_read()
+        try:
+            result = super().dispatch_request()
+        except DomainError:
+            for check in checks:
+                check()
+            raise
+        for check in checks:
             check()
-        return super().dispatch_request()
+        return result
 
     def preprocess_request(self):
         # before_request functions read (API key, vendor, locale) in the request's transaction before the view's

@@ -269,9 +269,14 @@ def lock_for_write(connection) -> bool:
         request.environ.pop(_READ_PHASE, None)
     if dbapi_connection.wrote_while_reading():
         return False
-    connection.exec_driver_sql("COMMIT")  # a snapshot that wrote nothing
-    dbapi_connection.queue_for_write()
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # On the driver's connection (this is the hot path of every stamp), errors wrapped as SQLAlchemy's own.
+    for statement in ("COMMIT", "BEGIN IMMEDIATE"):  # end a snapshot that wrote nothing; queue; lock
+        if statement == "BEGIN IMMEDIATE":
+            dbapi_connection.queue_for_write()
+        try:
+            dbapi_connection.execute(statement)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
     return True
 
 

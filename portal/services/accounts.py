@@ -168,13 +168,18 @@ def _look_up(digest: str) -> ResolvedApiKey | None:
 
 
 def confirm_api_key(key: ResolvedApiKey) -> ResolvedApiKey | None:
-    """In the request's transaction: ``key`` as it is now (None once revoked or deleted). A key from SQLite's
-    copy is confirmed by one read of the configuration's version — the same number as when the copy was read
-    means nothing about any key or vendor changed since — and looked up again otherwise."""
+    """In the request's transaction: ``key`` as it is now — the same object when unchanged, None once revoked or
+    deleted. A key from SQLite's
+    copy is confirmed by the configuration's version — the same number as when the copy was read means nothing
+    about any key or vendor changed since: the number read with the card the request locked (a balance change
+    writes only while it still holds), else one read of it — and looked up again otherwise."""
     if not key.unconfirmed:
         return key
-    if db.session.connection().execute(program_cache.VERSION_NOW).scalar() == key.version:
-        return replace(key, unconfirmed=False)
+    version = program_cache.version_read()
+    if version is None:
+        version = db.session.connection().execute(program_cache.VERSION_NOW).scalar()
+    if version == key.version:
+        return key  # as it was read: nothing changed since
     fresh = _look_up(key.digest)
     cache = api_key_cache.current()
     if cache is not None:

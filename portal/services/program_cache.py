@@ -66,8 +66,13 @@ def attach_program(card: LoyaltyCard, version: int | None) -> LoyaltyProgram:
 
 
 def version_read() -> int | None:
-    """The configuration's version read with the last card locked in this session's transaction (None: none)."""
+    """The configuration's version read with the last card locked in this session (None: none since
+    ``forget_version_read``)."""
     return db.session().info.get(_VERSION_READ)
+
+
+def forget_version_read() -> None:
+    db.session().info.pop(_VERSION_READ, None)
 
 
 def _read(session, program_id: int) -> tuple[int, LoyaltyProgram]:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 
 from flask import Response, g, jsonify, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ...db import StaleRead
 from ...services import accounts, idempotency
 from ...services.errors import BadRequest, DomainError, Forbidden, Unauthorized, VendorSuspended
 
@@ -36,7 +38,15 @@ def _admit(key, scope: str) -> None:
 
 
 def _confirm(key, scope: str) -> None:
-    _admit(accounts.confirm_api_key(key), scope)
+    fresh = accounts.confirm_api_key(key)
+    if fresh is key:
+        return  # unchanged: admitted as it is
+    _admit(fresh, scope)
+    if replace(fresh, unconfirmed=True, version=key.version) != key:
+        # Still valid but changed (renamed, another locale): run the view again with the key as it is now, which
+        # is checked in turn in that run's transaction.
+        g.unit_checks = [functools.partial(_confirm, replace(fresh, unconfirmed=True), scope)]
+        raise StaleRead()
 
 
 def json_body() -> dict:
