@@ -1,6 +1,7 @@
-"""The per-process cache of resolved API keys (portal/services/api_key_cache.py): it saves the key look-up on
-PostgreSQL, and it never lets a suspended vendor's key through once the suspension has committed — in this process
-at once, in any other as soon as PostgreSQL delivers the NOTIFY of the migration's triggers."""
+"""The per-process cache of resolved API keys (portal/services/api_key_cache.py): it saves the key look-up, and it
+never lets a suspended vendor's or revoked key through once the change has committed. PostgreSQL: in this process at
+once, in any other as soon as PostgreSQL delivers the NOTIFY of the migration's triggers. SQLite: every request
+confirms its cached key by the configuration's version in its own transaction."""
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ from portal.services.api_key_cache import ApiKeyCache
 IS_PG = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
 
 CACHE_ON = pytest.mark.parametrize("app_config", [{"API_KEY_CACHE_SECONDS": 60}], indirect=True)
-needs_pg = pytest.mark.skipif(not IS_PG, reason="the cache exists on PostgreSQL only")
+needs_pg = pytest.mark.skipif(not IS_PG, reason="the cache emptied by NOTIFY is PostgreSQL's")
 
 
 def _listening_cache(ttl=60.0) -> ApiKeyCache:
