@@ -169,10 +169,10 @@ def _look_up(digest: str) -> ResolvedApiKey | None:
 
 def confirm_api_key(key: ResolvedApiKey) -> ResolvedApiKey | None:
     """In the request's transaction: ``key`` as it is now — the same object when unchanged, None once revoked or
-    deleted. A key from SQLite's
-    copy is confirmed by the configuration's version — the same number as when the copy was read means nothing
-    about any key or vendor changed since: the number read with the card the request locked (a balance change
-    writes only while it still holds), else one read of it — and looked up again otherwise."""
+    deleted. A key from SQLite's copy is confirmed by the configuration's version — the same number as when the
+    copy was read means nothing about any key or vendor changed since: the number read with the card the request
+    locked (a balance change writes only while it still holds), else one read of it — and looked up again
+    otherwise."""
     if not key.unconfirmed:
         return key
     version = program_cache.version_read()

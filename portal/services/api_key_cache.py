@@ -15,12 +15,14 @@ A cache of who a key is may only be used while every process hears at once that 
 
 SQLite has no NOTIFY; there each process keeps the keys it resolved with the configuration's version read in the
 same statement (``config_version``, raised by triggers on ``api_keys``, ``vendors`` and ``loyalty_programs``:
-migrations ``perf04`` and ``perf06``). A request authenticated from that copy reads the version again as the first
-statement of its own transaction (:func:`portal.services.accounts.confirm_api_key`), before its view runs, and
-in every attempt of it: the same number means no key, vendor or program changed in between, so the key is exactly
-what a look-up would have returned; another number means the key is looked up again there. What the request saves
-is a transaction of its own for the look-up before the view's (on SQLite, a ``BEGIN``/``COMMIT`` pair and the
-session's work around them). ``API_KEY_CACHE_SECONDS = 0`` turns either cache off.
+migrations ``perf04`` and ``perf06``). A request authenticated from that copy confirms it in its own transaction,
+in every attempt of it, after the view and before anything is committed or answered
+(:func:`portal.services.accounts.confirm_api_key`, ``PortalFlask._dispatch_unit``): by the version read with the
+card a balance change locked, or one read of it. The same number means no key, vendor or program changed in
+between, so the key is exactly what a look-up would have returned; another number means the key is looked up
+again there, and a refused key answers instead of the view. What the request saves is a transaction of its own
+for the look-up before the view's (a ``BEGIN``/``COMMIT`` pair and the session's work around them).
+``API_KEY_CACHE_SECONDS = 0`` turns either cache off.
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ def authenticate(scope: str) -> None:
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     key = accounts.resolve_api_key(token) if token else None
     _admit(key, scope)
-    if key.unconfirmed:  # SQLite's per-process copy: confirmed in the view's own transaction, before it runs
+    if key.unconfirmed:  # SQLite's per-process copy: confirmed in the view's own transaction (PortalFlask)
         g.unit_checks = [functools.partial(_confirm, key, scope)]
 
 
