@@ -16,6 +16,7 @@ from portal.extensions import db
 from portal.models import AppleDeviceRegistration, LoyaltyCard, WalletOutbox
 from portal.services import clock
 from portal.services.wallet.worker import WalletWorker
+from tests.conftest import IS_PG
 from tests.wallet_support.google_standin import public_key_pem
 
 from .conftest import ISSUER, PUSH_TOKENS
@@ -261,3 +262,55 @@ def test_erasure_deactivates_the_google_object_and_stops_pushes(client, shop, ap
     r = client.get(f"/api/v1/loyalty/apple/v1/passes/{PTID}/{serial}",
                    headers={"Authorization": f"ApplePass {auth_token}"})
     assert r.status_code == 401
+
+
+@pytest.mark.skipif(not IS_PG, reason="SQLite's claims run under its write lock")
+def test_claims_in_the_same_instant_never_split_a_card(shop, app, app_config, database_url):
+    """Worker A has picked the first pending row of a card and not committed its claim yet; worker B claims now.
+    B must not take the card's second row: the two would deliver one card in parallel (a Google object inserted
+    twice was seen this way)."""
+    from sqlalchemy import event
+
+    from portal.services import wallet_outbox
+
+    db.session.execute(db.update(WalletOutbox).values(delivered_at=clock.now()))  # the enrolment rows: done
+    card = shop.stamp_card
+    wallet_outbox.enqueue(card)
+    wallet_outbox.enqueue(card)
+    db.session.commit()
+    apps = [create_app({**app.config, **app_config, "DATABASE_URL": database_url}) for _ in range(2)]
+    a, b = WalletWorker(apps[0], worker_id="a", batch=1), WalletWorker(apps[1], worker_id="b", batch=3)
+    selected, b_finished = threading.Event(), threading.Event()
+
+    def pause_after_select(conn, cursor, statement, params, context, executemany):
+        if "SKIP LOCKED" in statement and not selected.is_set():
+            selected.set()
+            b_finished.wait(timeout=1.5)  # without serialised claims B finishes at once, inside this window
+
+    with apps[0].app_context():
+        engine_a = db.engine
+    event.listen(engine_a, "after_cursor_execute", pause_after_select)
+    claimed = {}
+
+    def claim(name, worker, application):
+        with application.app_context():
+            claimed[name] = worker.claim()
+        if name == "b":
+            b_finished.set()
+
+    thread_a = threading.Thread(target=claim, args=("a", a, apps[0]))
+    thread_a.start()
+    assert selected.wait(10)
+    thread_b = threading.Thread(target=claim, args=("b", b, apps[1]))
+    thread_b.start()
+    thread_a.join(10)
+    thread_b.join(10)
+    event.remove(engine_a, "after_cursor_execute", pause_after_select)
+    for worker, application in zip((a, b), apps):
+        worker.close()
+        with application.app_context():
+            db.engine.dispose()
+    cards_a = {job.card_id for job in claimed["a"]}
+    cards_b = {job.card_id for job in claimed["b"]}
+    assert cards_a == {card.id}
+    assert cards_b == set(), "worker B took another row of the card worker A was claiming"

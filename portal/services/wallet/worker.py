@@ -2,13 +2,12 @@
 
 One round:
 
-1. **Claim** up to ``batch`` due rows in a short transaction of its own and commit. PostgreSQL:
-   ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint rows; SQLite: the transaction starts
-   with ``BEGIN IMMEDIATE`` and holds the database's write lock, which serialises claims. A claim is a lease
-   (``claimed_until``/``claimed_by``): a worker that dies leaves rows that become claimable again when the lease
-   expires, so a restart loses nothing. Rows of a card whose earlier rows another worker has already claimed
-   are left for the next round, so a card's changes are normally delivered by one worker at a time (two claims
-   in the very same instant may still take two rows of one card: both are delivered, neither twice).
+1. **Claim** up to ``batch`` due rows in a short transaction of its own and commit. Claims are serialised:
+   on PostgreSQL by a transaction-level advisory lock (``SELECT … FOR UPDATE SKIP LOCKED`` as well), on SQLite by
+   the database's write lock (``BEGIN IMMEDIATE``). A claim is a lease (``claimed_until``/``claimed_by``): a
+   worker that dies leaves rows that become claimable again when the lease expires, so a restart loses nothing.
+   Rows of a card whose other rows another worker holds are left for the next round, so a card is delivered by
+   one worker at a time (its Google object inserted once, its changes in order).
 2. **Read** what the messages need (cards, programs, device registrations) in another short transaction.
 3. **Send**, outside any database transaction: rows are coalesced per card (three stamps in a row = one push);
    every registered device of the card's pass gets one APNs push (one reused HTTP/2 connection); the card's
@@ -35,7 +34,7 @@ import uuid
 from collections import OrderedDict
 
 from flask import Flask
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ...db import sqlite_begin_outside_requests
@@ -46,6 +45,9 @@ from . import google_objects
 from .settings import apple_configured, google_configured, setting
 
 log = logging.getLogger("portal.wallet.worker")
+
+#: The PostgreSQL advisory lock key that serialises claims ("wlt1").
+CLAIM_LOCK = 0x776C7431
 
 
 @dataclasses.dataclass
@@ -135,6 +137,13 @@ class WalletWorker:
         token = sqlite_begin_outside_requests.set("IMMEDIATE")
         try:
             with self._session() as session, session.begin():
+                if session.bind.dialect.name == "postgresql":
+                    # One claimer at a time (until this transaction commits): the "no other row of the card in
+                    # flight" test below must see every claim committed before it. Row locks alone do not make it
+                    # so: two workers could each claim another pending row of one card in the same instant and
+                    # send that card twice in parallel (seen: a Google object inserted twice). SQLite's claim
+                    # runs under the database's write lock already.
+                    session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
                 now = clock.now()
                 busy = aliased(WalletOutbox)
                 in_flight = exists().where(busy.card_id == WalletOutbox.card_id, busy.delivered_at.is_(None),
