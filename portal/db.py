@@ -269,15 +269,18 @@ def lock_for_write(connection) -> bool:
         request.environ.pop(_READ_PHASE, None)
     if dbapi_connection.wrote_while_reading():
         return False
-    # On the driver's connection (this is the hot path of every stamp), errors wrapped as SQLAlchemy's own.
-    for statement in ("COMMIT", "BEGIN IMMEDIATE"):  # end a snapshot that wrote nothing; queue; lock
-        if statement == "BEGIN IMMEDIATE":
-            dbapi_connection.queue_for_write()
-        try:
-            dbapi_connection.execute(statement)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
+    _on_driver(dbapi_connection, "COMMIT")  # the read snapshot, which wrote nothing
+    dbapi_connection.queue_for_write()
+    _on_driver(dbapi_connection, "BEGIN IMMEDIATE")
     return True
+
+
+def _on_driver(dbapi_connection, statement: str) -> None:
+    """A statement on the driver's connection (the hot path of every stamp), its errors wrapped as SQLAlchemy's."""
+    try:
+        dbapi_connection.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
 
 def begin_unit_of_work() -> None:
