@@ -90,6 +90,27 @@ def test_sqlite_looks_a_key_up_once_then_confirms_it_by_the_version(shop, key_qu
     assert len(version_reads) == 2
 
 
+def _commit_elsewhere(app, sql, params):
+    """Hand-written SQL committed on another connection: no app code involved."""
+    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with other.begin() as conn:
+        conn.execute(text(sql), params)
+    other.dispose()
+
+
+def _before_the_view(monkeypatch, app, sql, params):
+    """Commit ``sql`` on another connection after the request took its key from the cache, before its view."""
+    import portal
+
+    original = portal.begin_unit_of_work
+
+    def change_first():
+        _commit_elsewhere(app, sql, params)
+        original()
+
+    monkeypatch.setattr(portal, "begin_unit_of_work", change_first)
+
+
 @needs_sqlite
 @CACHE_ON
 @pytest.mark.parametrize("change, status, code", [
@@ -103,10 +124,7 @@ def test_sqlite_a_change_made_by_another_connection_applies_to_the_next_request(
     assert _programs(shop).status_code == 200
     assert _programs(shop).status_code == 200
     db.session.rollback()  # the test's session is the requests' (one app context): hold no snapshot
-    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])  # hand-written SQL, no app code involved
-    with other.begin() as conn:
-        conn.execute(text(change), {"vendor": vendor_id})
-    other.dispose()
+    _commit_elsewhere(app, change, {"vendor": vendor_id})
     response = _programs(shop)
     assert response.status_code == status and response.json["error"]["code"] == code
     assert len(key_queries) == 2  # looked up again: the version had moved
@@ -127,21 +145,10 @@ def test_sqlite_an_unrelated_change_only_costs_a_look_up(app, shop, factories, k
 def test_sqlite_a_key_revoked_after_authentication_is_refused_by_the_unit(app, shop, monkeypatch):
     """The revocation commits after the request took the key from the cache and before its view: the view's own
     transaction sees it, and nothing is written."""
-    import portal
-
     vendor_id, card = shop.vendor.id, shop.stamp_card.card_number
     assert _programs(shop).status_code == 200
-    original = portal.begin_unit_of_work
-
-    def revoke_first():
-        other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-        with other.begin() as conn:
-            conn.execute(text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP WHERE vendor_id = :v"),
-                         {"v": vendor_id})
-        other.dispose()
-        original()
-
-    monkeypatch.setattr(portal, "begin_unit_of_work", revoke_first)
+    _before_the_view(monkeypatch, app, "UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP WHERE vendor_id = :v",
+                     {"v": vendor_id})
     response = shop.api.post(f"/api/v1/vendor/loyalty/cards/{card}/stamps", json={"staff_pin": "4321"})
     assert response.status_code == 401, response.json
     db.session.rollback()
@@ -191,10 +198,7 @@ def test_a_suspension_made_by_another_process_is_seen_at_once(app, shop, cache, 
     assert _programs(shop).status_code == 200
     assert len(key_queries) == 1  # cached
     # Another process (here: another connection, which this process's cache knows nothing about) suspends the shop.
-    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-    with other.begin() as conn:
-        conn.execute(text("UPDATE vendors SET active = false WHERE id = :id"), {"id": shop.vendor.id})
-    other.dispose()
+    _commit_elsewhere(app, "UPDATE vendors SET active = false WHERE id = :id", {"id": shop.vendor.id})
     deadline = time.monotonic() + 3
     while True:
         response = _programs(shop)
@@ -236,22 +240,6 @@ def test_a_lost_listener_connection_empties_the_cache_and_reconnects(app, shop, 
     assert cache.wait_listening(10)
     assert _programs(shop).status_code == 200
     assert len(key_queries) == 2
-
-
-def _before_the_view(monkeypatch, app, sql, params):
-    """Commit ``sql`` on another connection after the request took its key from the cache, before its view."""
-    import portal
-
-    original = portal.begin_unit_of_work
-
-    def change_first():
-        other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-        with other.begin() as conn:
-            conn.execute(text(sql), params)
-        other.dispose()
-        original()
-
-    monkeypatch.setattr(portal, "begin_unit_of_work", change_first)
 
 
 @needs_sqlite
