@@ -1,7 +1,7 @@
 """Vendors, users, logins and API keys."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, select
@@ -152,8 +152,7 @@ def resolve_api_key(plaintext: str) -> ResolvedApiKey | None:
             return hit
     key = _look_up(digest)
     if key is not None and cache is not None:
-        cache.put(digest, replace(key, unconfirmed=True) if isinstance(cache, api_key_cache.VersionedKeyCache)
-                  else key, generation)
+        cache.put(digest, key, generation)
     return key
 
 
@@ -185,7 +184,7 @@ def confirm_api_key(key: ResolvedApiKey) -> ResolvedApiKey | None:
     if cache is not None:
         cache.invalidate()  # the configuration moved: every copy read under the old number is stale
         if fresh is not None:
-            cache.put(key.digest, replace(fresh, unconfirmed=True))
+            cache.put(key.digest, fresh)
     return fresh
 
 

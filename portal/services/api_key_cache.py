@@ -26,6 +26,7 @@ for the look-up before the view's (a ``BEGIN``/``COMMIT`` pair and the session's
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -153,11 +154,12 @@ class VersionedKeyCache:
         return 0, entry[1]
 
     def put(self, digest: str, value: Any, generation: int = 0) -> None:
-        if getattr(value, "version", None) is None:
+        """Keep a resolved key (``accounts.ResolvedApiKey``); it comes back from ``get`` marked ``unconfirmed``."""
+        if value.version is None:
             return  # no version row (a database restored without it): nothing could confirm the entry
         if len(self._entries) >= MAX_ENTRIES:
             self._entries = {}
-        self._entries[digest] = (time.monotonic() + self.ttl, value)
+        self._entries[digest] = (time.monotonic() + self.ttl, dataclasses.replace(value, unconfirmed=True))
 
     def invalidate(self) -> None:
         self._entries = {}
