@@ -16,7 +16,10 @@ ENV_KEYS_STR = (
     "APPLE_WWDR_CERT", "APNS_URL", "GOOGLE_WALLET_ISSUER_ID", "GOOGLE_SERVICE_ACCOUNT_FILE",
     "GOOGLE_WALLET_API_URL", "RATELIMIT_STORAGE_URI", "BABEL_DEFAULT_LOCALE", "LOG_LEVEL",
 )
-ENV_KEYS_INT = ("BCRYPT_ROUNDS", "PIN_CACHE_SECONDS", "API_KEY_CACHE_SECONDS", "IDEMPOTENCY_TTL_HOURS", "PROXY_COUNT")
+ENV_KEYS_INT = ("BCRYPT_ROUNDS", "PIN_CACHE_SECONDS", "API_KEY_CACHE_SECONDS", "IDEMPOTENCY_TTL_HOURS", "PROXY_COUNT",
+                "STAFF_IDLE_TIMEOUT_MINUTES")
+#: The values ``APP_ENV`` may take (case and surrounding spaces do not matter); any other value refuses to start.
+APP_ENVS = ("development", "testing", "production")
 
 
 def _persistent_secret(instance_path: str, name: str) -> str:
@@ -70,6 +73,8 @@ def default_config(instance_path: str) -> dict:
         "LOG_LEVEL": "INFO",
         # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
         "PROXY_COUNT": 0,
+        # A staff (tablet) session unused this long is ended (0: never).
+        "STAFF_IDLE_TIMEOUT_MINUTES": 30,
     }
 
 
@@ -89,6 +94,7 @@ def load_config(app, overrides: dict | None) -> None:
         if "DATABASE_URL" in overrides:
             app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(overrides["DATABASE_URL"])
 
+    app.config["APP_ENV"] = normalise_app_env(app.config.get("APP_ENV"))
     production = app.config["APP_ENV"] == "production"
     for name in ("SECRET_KEY", "PIN_PEPPER"):
         if not app.config.get(name):
@@ -102,6 +108,15 @@ def load_config(app, overrides: dict | None) -> None:
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
     app.config["PUBLIC_BASE_URL"] = app.config["PUBLIC_BASE_URL"].rstrip("/")
+
+
+def normalise_app_env(value) -> str:
+    """``APP_ENV`` in lower case without surrounding spaces (unset or empty: development). An unknown value refuses
+    to start: a typo must not quietly run production as development (no Secure cookies, no secret checks)."""
+    env = str(value if value is not None else "").strip().lower() or "development"
+    if env not in APP_ENVS:
+        raise RuntimeError(f"APP_ENV={value!r} is not one of {', '.join(APP_ENVS)} (case does not matter).")
+    return env
 
 
 def normalise_database_url(url: str) -> str:
