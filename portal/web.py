@@ -81,13 +81,10 @@ def error_page(status: int, message, **context):
 
 def init_web(app: Flask) -> None:
     @login_manager.user_loader
-    def load_user(user_id: str):
-        from .models import User
+    def load_user(session_id: str):
+        from .services.accounts import user_for_session
 
-        try:
-            return db.session.get(User, int(user_id))
-        except (TypeError, ValueError):
-            return None
+        return user_for_session(session_id)
 
     login_manager.login_view = "vendor.login"
     login_manager.login_message = _l("Please log in to see this page.")

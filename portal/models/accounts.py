@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import UTCDateTime
@@ -44,8 +44,15 @@ class User(UserMixin, TimestampMixin, Model):
     locale: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: Raised to end every session of this login (logout, new password, disabled, "log out everywhere").
+    session_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
     vendor = relationship("Vendor", lazy="joined")
+
+    def get_id(self) -> str:  # Flask-Login: what the session cookie holds
+        """``"<id>:<session_version>"``: a cookie issued before the version was raised no longer loads the user
+        (``accounts.user_for_session``)."""
+        return f"{self.id}:{self.session_version}"
 
     @property
     def display_name(self) -> str:

@@ -10,7 +10,7 @@ from ..extensions import db
 from ..models import ApiKey, User, Vendor
 from . import api_key_cache, clock, program_cache
 from .actor import Actor
-from .errors import Conflict, NotFound, ValidationError
+from .errors import NotFound, ValidationError
 from .i18n import SUPPORTED, normalise_locale
 from .security import api_key_digest, check_password, hash_password, new_api_key
 from .validation import Fields, slugify
@@ -27,8 +27,8 @@ def _email_taken(email: str) -> bool:
     return db.session.scalar(select(func.count()).select_from(User).where(User.email == email)) > 0
 
 
-def create_user(*, email: str, password: str, role: str, vendor: Vendor | None = None, name: str | None = None,
-                locale: str | None = None) -> User:
+def _new_user_fields(*, email: str, password: str, role: str, vendor: Vendor | None,
+                     name: str | None) -> tuple[str, str, str | None]:
     f = Fields({"email": email, "password": password, "name": name})
     email_value = f.email("email", required=True)
     password_value = f.string("password", required=True, max_length=200, strip=False)
@@ -39,13 +39,43 @@ def create_user(*, email: str, password: str, role: str, vendor: Vendor | None =
     if role != "admin" and vendor is None:
         f.error("vendor", _l("This field is required."))
     f.done()
+    return email_value, password_value, name_value
+
+
+def create_user(*, email: str, password: str, role: str, vendor: Vendor | None = None, name: str | None = None,
+                locale: str | None = None) -> User:
+    email_value, password_value, name_value = _new_user_fields(email=email, password=password, role=role,
+                                                               vendor=vendor, name=name)
     if _email_taken(email_value):
         raise ValidationError(fields={"email": [_l("This email already has an account.")]})
-    user = User(email=email_value, password_hash=hash_password(password_value), role=role,
-                vendor_id=vendor.id if vendor else None, name=name_value, locale=normalise_locale(locale))
+    return _add_user(email_value, password_value, role, vendor, name_value, locale)
+
+
+def _add_user(email: str, password: str, role: str, vendor: Vendor | None, name: str | None,
+              locale: str | None) -> User:
+    user = User(email=email, password_hash=hash_password(password), role=role,
+                vendor_id=vendor.id if vendor else None, name=name, locale=normalise_locale(locale))
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def create_shop_user(*, vendor: Vendor, email: str, password: str, role: str, name: str | None = None,
+                     locale: str | None = None) -> User | None:
+    """A new login of ``vendor``'s shop, asked for by its owner — who must not learn whether an address has a login
+    elsewhere on the platform (docs/security.md, "Account discovery"). Logins are unique on the platform: for an
+    address that is another shop's login (or an operator's) nothing is created and None is returned, after the
+    same checks and the same bcrypt work as a creation, and the caller answers exactly as for a new login. An
+    address that is already a login of this shop is refused: the owner sees those anyway."""
+    email_value, password_value, name_value = _new_user_fields(email=email, password=password, role=role,
+                                                               vendor=vendor, name=name)
+    holder = db.session.execute(select(User.vendor_id).where(User.email == email_value)).first()
+    if holder is None:
+        return _add_user(email_value, password_value, role, vendor, name_value, locale)
+    if holder.vendor_id == vendor.id:
+        raise ValidationError(fields={"email": [_l("This email already has an account.")]})
+    hash_password(password_value)  # the work a creation does, so the time taken does not tell either
+    return None
 
 
 def create_admin(email: str, password: str) -> User:
@@ -91,6 +121,7 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def change_password(user: User, current: str, new: str) -> None:
+    """A new password; every session of the login ends (the caller logs the current one in again)."""
     f = Fields({"new_password": new})
     if not check_password(current or "", user.password_hash):
         f.error("current_password", _l("The current password is wrong."))
@@ -98,6 +129,35 @@ def change_password(user: User, current: str, new: str) -> None:
     _check_password_strength(f, "new_password", new_value)
     f.done()
     user.password_hash = hash_password(new_value)
+    end_sessions(user)
+
+
+# --- sessions: the cookie holds "<user id>:<session_version>" (User.get_id); raising the number ends them all ---
+
+def user_for_session(session_id: str | None) -> User | None:
+    """The user a session's id stands for, or None when that login's sessions were ended since it was issued
+    (or the id is malformed, e.g. a cookie from before session versions)."""
+    user_id, sep, version = (session_id or "").partition(":")
+    if not sep or not user_id.isdigit() or not version.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or user.session_version != int(version):
+        return None
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """End every session of this login, on every device (a copied cookie included)."""
+    user.session_version = User.session_version + 1
+    db.session.flush()
+    db.session.refresh(user, ["session_version"])
+
+
+def log_out(user: User | None) -> None:
+    """Logging out ends this login's sessions everywhere: a cookie is a bearer credential, and one copied before
+    the logout must not keep working."""
+    if user is not None:
+        end_sessions(user)
 
 
 def create_api_key(*, vendor: Vendor | None, name: str = "") -> tuple[ApiKey, str]:
@@ -221,8 +281,3 @@ def set_vendor_active(vendor: Vendor, active: bool) -> Vendor:
 
 def list_vendors() -> list[Vendor]:
     return list(db.session.scalars(select(Vendor).order_by(Vendor.name)))
-
-
-def ensure_unique_email_free(email: str) -> None:
-    if _email_taken(email):
-        raise Conflict(_l("This email already has an account."))

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, g, redirect, request, session, url_for
-from flask_babel import gettext as _
+from flask import current_app, flash, g, make_response, redirect, request, session, url_for
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user, login_user, logout_user
 
 from ...extensions import limiter
 from ...forms import LoginForm, PasswordForm
-from ...services import accounts
+from ...services import accounts, clock
 from ...services.errors import ValidationError
-from ...web import render
+from ...web import is_htmx, render
 from . import bp
 from .helpers import field_errors
 
@@ -50,12 +50,9 @@ def login():
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is not None:
-            lang = session.get("lang")
-            session.clear()  # a fresh session: no fixation
-            g.pop("csrf_token", None)  # the token cached for this request belonged to the old session
-            if lang:
-                session["lang"] = lang
+            _fresh_session()  # no fixation
             login_user(user)
+            session["seen"] = _now_seconds()
             target = _safe_next(request.args.get("next"))
             # Staff may only use the tablet: never follow a "next" elsewhere for them.
             if user.role != "owner":
@@ -73,14 +70,56 @@ def logout_confirm():
     return render("vendor/logout.html")
 
 
-@bp.post("/logout")
-def logout():
+def _fresh_session() -> None:
+    """Forget the session (and who is logged in), keeping only the chosen language."""
     lang = session.get("lang")
     logout_user()
     session.clear()
-    g.pop("csrf_token", None)
+    g.pop("csrf_token", None)  # the token cached for this request belonged to the old session
     if lang:
         session["lang"] = lang
+
+
+def _now_seconds() -> int:
+    return int(clock.now().timestamp())
+
+
+def stay_logged_in() -> None:
+    """After this login's sessions were ended on purpose (new password, "log out everywhere"): the session of
+    the request that did it carries the new session version and stays."""
+    login_user(current_user._get_current_object())
+
+
+@bp.before_app_request
+def end_idle_staff_session():
+    """A staff (tablet) session unused for ``STAFF_IDLE_TIMEOUT_MINUTES`` ends: the next request goes to the login
+    page with a message. The last use is kept in the signed session cookie (to the minute, so a busy tablet does
+    not get a new cookie with every request)."""
+    if request.endpoint in (None, "static"):
+        return None
+    minutes = current_app.config.get("STAFF_IDLE_TIMEOUT_MINUTES") or 0
+    if minutes <= 0 or not current_user.is_authenticated or current_user.role != "staff":
+        return None
+    now, seen = _now_seconds(), session.get("seen")
+    if isinstance(seen, int) and now - seen > minutes * 60:
+        _fresh_session()
+        flash(ngettext("You were logged out after %(num)s minute without activity.",
+                       "You were logged out after %(num)s minutes without activity.", minutes), "info")
+        target = url_for("vendor.login")
+        if is_htmx():  # htmx loads the login page as a whole page, not into the tablet's panel
+            response = make_response("", 200)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target)
+    if not isinstance(seen, int) or now - seen >= 60:
+        session["seen"] = now
+    return None
+
+
+@bp.post("/logout")
+def logout():
+    accounts.log_out(current_user._get_current_object() if current_user.is_authenticated else None)
+    _fresh_session()
     flash(_("You are logged out."), "info")
     return redirect(url_for("vendor.login"))
 
@@ -91,11 +130,12 @@ def password():
     errors: dict = {}
     if form.validate_on_submit():
         try:
-            accounts.change_password(current_user, form.current_password.data, form.new_password.data)
+            accounts.change_password(current_user._get_current_object(), form.current_password.data, form.new_password.data)
         except ValidationError as error:
             errors = field_errors(error)
         else:
-            flash(_("Your password was changed."), "success")
+            stay_logged_in()
+            flash(_("Your password was changed. Your other sessions of this login were logged out."), "success")
             return redirect(landing_url(current_user))
     for name, messages in form.errors.items():
         errors.setdefault(name, []).extend(str(m) for m in messages)

@@ -8,6 +8,7 @@ from ...services import clock, pins, programs, team
 from ...services.errors import ValidationError
 from ...web import render
 from . import bp
+from .auth import stay_logged_in
 from .helpers import actor, handle_refusal
 
 
@@ -77,12 +78,15 @@ def staff_pin_delete(pin_id):
 def staff_user_create():
     data = {k: request.form.get(k, "") for k in ("email", "name", "password")}
     try:
-        user = team.create_staff_user(actor(), data)
+        team.create_staff_user(actor(), data)
     except ValidationError as error:
         notice = handle_refusal(error)
         errors = {f"user_{k}": v for k, v in notice["fields"].items()} or {"user_email": [notice["message"]]}
         return _page(422, errors=errors, values={"user_email": data["email"], "user_name": data["name"]})
-    flash(_("%(email)s can now log in and use the tablet page.", email=user.email), "success")
+    # The same answer whether or not the address already was another shop's login (docs/security.md).
+    flash(_("If %(email)s had no login with us yet, it can now log in with the password you chose and use the "
+            "tablet page. An address has only one login; we do not say whether it already had one.",
+            email=data["email"].strip().lower()), "success")
     return redirect(url_for("vendor.staff"), 303)
 
 
@@ -94,4 +98,13 @@ def staff_user_active(user_id):
         flash(_("%(email)s can log in again.", email=user.email), "success")
     else:
         flash(_("%(email)s can no longer log in.", email=user.email), "success")
+    return redirect(url_for("vendor.staff"), 303)
+
+
+@bp.post("/staff/logout-everywhere")
+def staff_logout_everywhere():
+    team.log_out_everywhere(actor())
+    stay_logged_in()
+    flash(_("Every session of your shop's logins was ended: staff tablets and your other devices must log in "
+            "again. You stay logged in here."), "success")
     return redirect(url_for("vendor.staff"), 303)
