@@ -90,13 +90,12 @@ def stay_logged_in() -> None:
     login_user(current_user._get_current_object())
 
 
-@bp.before_app_request
+@bp.before_request
 def end_idle_staff_session():
     """A staff (tablet) session unused for ``STAFF_IDLE_TIMEOUT_MINUTES`` ends: the next request goes to the login
     page with a message. The last use is kept in the signed session cookie (to the minute, so a busy tablet does
-    not get a new cookie with every request)."""
-    if request.endpoint in (None, "static"):
-        return None
+    not get a new cookie with every request). Staff can only use this blueprint's pages, so the check (and the
+    session it reads) stays off the API and the customers' pages."""
     minutes = current_app.config.get("STAFF_IDLE_TIMEOUT_MINUTES") or 0
     if minutes <= 0 or not current_user.is_authenticated or current_user.role != "staff":
         return None
