@@ -154,8 +154,9 @@ CSRF_ROUTES = [
     "/login", "/logout", "/account/password", "/programs/new", "/programs/validate", "/programs/{stamps}/edit",
     "/programs/{stamps}/validate", "/programs/{stamps}/active", "/programs/{stamps}/logo", "/staff/pins",
     "/staff/pins/{pin}/reset", "/staff/pins/{pin}/unlock", "/staff/pins/{pin}/delete", "/staff/users",
-    "/staff/users/1/active", "/staff/logout-everywhere", "/customers/{card}/adjust", "/transactions/1/void", "/customers/import",
+    "/staff/users/1/active", "/customers/{card}/adjust", "/transactions/1/void", "/customers/import",
     "/tablet/card/{card}",
+    "/staff/logout-everywhere",
 ]
 ADMIN_CSRF_ROUTES = ["/admin/vendors", "/admin/vendors/{vendor}/active", "/admin/ledger"]
 

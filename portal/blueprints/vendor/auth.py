@@ -129,7 +129,8 @@ def password():
     errors: dict = {}
     if form.validate_on_submit():
         try:
-            accounts.change_password(current_user._get_current_object(), form.current_password.data, form.new_password.data)
+            accounts.change_password(current_user._get_current_object(), form.current_password.data,
+                                     form.new_password.data)
         except ValidationError as error:
             errors = field_errors(error)
         else:
