@@ -97,7 +97,7 @@ def test_staff_pin_shown_once_and_works(owner, shop):
     row = db.session.query(StaffPin).filter_by(staff_name="Luc").one()
     from portal.services.accounts import actor_for_user
 
-    staff = pins.check_staff_pin(shop.stamps, pin, actor_for_user(shop.vendor.owner))
+    staff = pins.check_staff_pin(shop.stamps, pin, actor_for_user(shop.vendor.owner)).staff
     assert staff.id == row.id
     db.session.rollback()
     duplicate = owner.post("/staff/pins", {"program_id": str(shop.stamps.id), "staff_name": "Max", "pin": pin})
