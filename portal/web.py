@@ -146,6 +146,10 @@ def init_web(app: Flask) -> None:
             "form-action 'self'; frame-ancestors 'none'")
         if request.is_secure or app.config.get("APP_ENV") == "production":
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        # Owner, tablet and customer pages and the API carry personal data: no browser or proxy keeps a copy. A
+        # response that may be cached says so itself (static files, a program's logo and theme, a pass with its
+        # Last-Modified, the poster), so forgetting the header on a new page errs on the private side.
+        headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.context_processor

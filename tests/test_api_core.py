@@ -125,6 +125,56 @@ def test_refusal_is_replayed_but_a_validation_error_is_not_stored(shop):
     assert fixed.status_code == 422 and "Idempotent-Replayed" not in fixed.headers
 
 
+def test_stored_idempotency_rows_do_not_give_the_pin_back(shop):
+    """The fingerprint used to be a plain SHA-256 of the body with its staff_pin: 10⁴ hashes gave the PIN back."""
+    import hashlib
+    import json
+
+    from portal.models import IdempotencyRecord
+
+    url = f"{V}/cards/{shop.stamp_card.card_number}/stamps"
+    first = shop.api.post(url, json={"staff_pin": "4321"}, headers={"Idempotency-Key": "till-1"})
+    wrong = shop.api.post(url, json={"staff_pin": "0042"}, headers={"Idempotency-Key": "till-2"})
+    assert first.status_code == 201 and wrong.status_code == 403
+    rows = {r.key: r for r in db.session.query(IdempotencyRecord).filter(IdempotencyRecord.key.in_(["till-1",
+                                                                                                    "till-2"]))}
+    assert set(rows) == {"till-1", "till-2"}
+    for key, pin in (("till-1", "4321"), ("till-2", "0042")):
+        row = rows[key]
+        assert len(row.request_hash) == 64
+        guesses = set()
+        for guess in (f"{n:04d}" for n in range(10_000)):
+            for body in ({"staff_pin": guess}, {"staff_pin": int(guess)}):
+                canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+                guesses.add(hashlib.sha256(f"POST {url}\n{canonical}".encode()).hexdigest())
+                guesses.add(hashlib.sha256(canonical.encode()).hexdigest())
+        assert row.request_hash not in guesses
+        assert '"staff_pin"' not in row.response_body
+        assert pin not in _scalars(json.loads(row.response_body)) and int(pin) not in _scalars(
+            json.loads(row.response_body))
+    # The keys still do their job: a replay replays, another body with the key is refused.
+    replay = shop.api.post(url, json={"staff_pin": "4321"}, headers={"Idempotency-Key": "till-1"})
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json == first.json
+    other_pin = shop.api.post(url, json={"staff_pin": "4322"}, headers={"Idempotency-Key": "till-1"})
+    assert other_pin.status_code == 422 and other_pin.json["error"]["code"] == "idempotency_key_reused"
+
+
+def _scalars(value) -> list:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _scalars(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _scalars(v)]
+    return [value]
+
+
+def test_secret_fields_are_dropped_from_a_stored_response(shop):
+    from portal.services import idempotency
+
+    assert idempotency._without_secrets({"a": [{"staff_pin": "1234", "b": 1}], "pin": "9", "c": {"pin": 1}}) == \
+        {"a": [{"b": 1}], "c": {}}
+
+
 def test_idempotency_records_purged_after_ttl(app, shop, runner):
     import datetime as dt
 
@@ -211,7 +261,8 @@ def test_card_search_and_lookup(shop, factories):
     assert api.get(f"{V}/cards/{spaced}").json["card_number"] == number
     typo = number[:-1] + str((int(number[-1]) + 1) % 10)
     r = api.get(f"{V}/cards/{typo}")
-    assert r.status_code == 422 and "check digit" in r.json["error"]["message"]
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_found"  # no such card, whatever its shape
+    assert "check digit" in r.json["error"]["message"]  # and it says why, without asking the database
 
 
 def test_vendor_creates_card(shop):

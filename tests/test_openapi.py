@@ -249,12 +249,17 @@ def _luhn(body: str) -> str:
     return luhn_check_digit(body)
 
 
-def test_bad_check_digit_is_422_with_card_number_field(shop, check):
+def test_a_card_number_in_the_path_that_names_no_card_is_404_whatever_its_shape(shop, check):
     number = shop.stamp_card.card_number
     typo = number[:-1] + str((int(number[-1]) + 1) % 10)
-    url = f"{V}/cards/{typo}"
-    body = check(shop.api.get(url), "GET", url, 422)
-    assert list(body["error"]["fields"]) == ["card_number"]
+    for bad in (typo, "ACC-NO-SUCH-1", "123"):
+        url = f"{V}/cards/{bad}"
+        assert check(shop.api.get(url), "GET", url, 404)["error"]["code"] == "not_found"
+        url = f"{V}/cards/{bad}/stamps"
+        assert check(shop.api.post(url, json={"staff_pin": "4321"}), "POST", url, 404)["error"]["code"] == "not_found"
+    # A malformed body is still a 422, whatever the card.
+    url = f"{V}/cards/{number}/stamps"
+    assert check(shop.api.post(url, json={"count": 0, "staff_pin": "4321"}), "POST", url, 422)["error"]["fields"]
 
 
 def test_auth_errors_match(shop, factories, check, make_api):

@@ -137,6 +137,35 @@ def test_right_pin_resets_failed_count(shop):
     assert stamp(shop, staff_pin="0000").json["error"]["attempts_left"] == 2
 
 
+@pytest.mark.parametrize("refusal", ["cooldown_active", "daily_limit_reached", "insufficient_balance"])
+def test_a_right_pin_on_a_refused_operation_forgives_nothing(shop, refusal):
+    """Alternating wrong PINs with one known PIN on a card that refuses the operation used to reset the counter at
+    every right PIN: a staff member could guess colleagues' PINs without limit. Only a done operation forgives."""
+    shop.stamps.pin_max_attempts = 5
+    shop.stamps.pin_lockout_minutes = 15
+    shop.stamps.cooldown_minutes = 15 if refusal == "cooldown_active" else 0
+    shop.stamps.daily_stamp_limit = 1 if refusal == "daily_limit_reached" else 0
+    db.session.commit()
+    if refusal == "insufficient_balance":
+        def known_pin():
+            return shop.api.post(f"{V}/cards/{shop.stamp_card.card_number}/stamps/redeem", json={"staff_pin": "4321"})
+    else:
+        assert stamp(shop).status_code == 201  # the card now refuses the next stamp
+
+        def known_pin():
+            return stamp(shop)
+    for attempt in range(1, 5):
+        wrong = stamp(shop, staff_pin=f"{attempt:04d}")
+        assert wrong.status_code == 403 and wrong.json["error"]["attempts_left"] == 5 - attempt
+        refused = known_pin()
+        assert refused.json["error"]["code"] == refusal, refused.json
+    last = stamp(shop, staff_pin="0005")
+    assert last.status_code == 403 and last.json["error"]["attempts_left"] == 0
+    locked = known_pin()
+    assert locked.status_code == 423 and locked.json["error"]["code"] == "pin_locked"
+    assert stamp(shop, staff_pin="0006").status_code == 423
+
+
 def test_no_pin_needed_when_program_does_not_require_it(shop, factories):
     program = factories.program(shop.vendor, require_pin=False)
     card = factories.card(program)

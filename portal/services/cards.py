@@ -165,7 +165,12 @@ _VENDOR_CARD_FOR_UPDATE = _for_update(
 
 
 def get_card(actor: Actor, card_number: str, *, for_update: bool = False) -> LoyaltyCard:
-    number = normalise_card_number(card_number)
+    """The card with this number, in the actor's shops. The number names a resource (it comes from a URL): whatever
+    its shape, no such card is a 404, and a typo in the check digit is caught before the database is asked."""
+    try:
+        number = normalise_card_number(card_number)
+    except ValidationError as error:
+        raise NotFound(error.message) from None
     if for_update and actor.vendor_id is not None:
         row = db.session.execute(_VENDOR_CARD_FOR_UPDATE, {"number": number, "vendor_id": actor.vendor_id}).first()
         card = None

@@ -4,11 +4,16 @@ Claim first: ``INSERT … ON CONFLICT DO NOTHING`` in the request's own transact
 with the same key waits on the first one's uncommitted claim, then sees its stored response and replays it; on
 SQLite the write lock serialises the two. A key is scoped to the client (API key or user) and kept for
 ``IDEMPOTENCY_TTL_HOURS`` (at least 24 h).
+
+The request's fingerprint is an HMAC keyed by a server secret, not a plain hash: a body carries a ``staff_pin``, and a
+plain SHA-256 of it would give the PIN back to anyone with the table after 10⁴ guesses. Stored responses never hold a
+PIN either (``SECRET_FIELDS`` are dropped before a body is stored).
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import random
 
@@ -23,9 +28,28 @@ from . import clock
 from .errors import Conflict, IdempotencyKeyReused, ValidationError
 
 
+#: Never kept in a stored response, wherever they appear in it.
+SECRET_FIELDS = frozenset({"staff_pin", "pin"})
+_FINGERPRINT_LABEL = b"portal/idempotency-fingerprint/v1"
+
+
+def _fingerprint_key() -> bytes:
+    """A key of its own, derived from the PIN pepper (kept outside the database, like the PINs' own digests): the
+    table alone lets nobody test PIN guesses against a fingerprint."""
+    return hmac.new(current_app.config["PIN_PEPPER"].encode(), _FINGERPRINT_LABEL, hashlib.sha256).digest()
+
+
 def request_fingerprint(method: str, path: str, body) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+    return hmac.new(_fingerprint_key(), f"{method} {path}\n{canonical}".encode(), hashlib.sha256).hexdigest()
+
+
+def _without_secrets(value):
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items() if k not in SECRET_FIELDS}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
 
 
 def validate_key(key: str) -> str:
@@ -63,7 +87,7 @@ def store(scope: str, key: str, status: int, body: dict) -> None:
                                                                IdempotencyRecord.key == key.strip()))
     if record is not None:
         record.status_code = status
-        record.response_body = json.dumps(body, separators=(",", ":"))
+        record.response_body = json.dumps(_without_secrets(body), separators=(",", ":"))
         db.session.flush()
 
 

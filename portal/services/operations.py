@@ -86,7 +86,7 @@ def add_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key: s
     note = f.string("note", max_length=500, default="")
     f.done()
     card, program = _locked_card(actor, card_number, "stamps")
-    staff = check_staff_pin(program, pin, actor, card_id=card.id, staff_pin_id=staff_pin_id)
+    pin_check = check_staff_pin(program, pin, actor, card_id=card.id, staff_pin_id=staff_pin_id)
     now = clock.now()
     refusal = next_stamp_allowed_at(card, program, count, now)
     if refusal is not None:
@@ -97,8 +97,9 @@ def add_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key: s
             raise CooldownActive(available_at=until, retry_after=retry, tz=program.vendor.timezone)
         raise DailyLimitReached(available_at=until, retry_after=retry, tz=program.vendor.timezone,
                                 limit=program.daily_stamp_limit)
-    tx = ledger.append(card, actor, type="stamp_add", delta=count, staff=staff, note=note,
+    tx = ledger.append(card, actor, type="stamp_add", delta=count, staff=pin_check.staff, note=note,
                        idempotency_key=idempotency_key, card_changes={"last_stamp_at": now})
+    pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
     return card, tx
 
 
@@ -108,13 +109,14 @@ def redeem_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key
     note = f.string("note", max_length=500, default="")
     f.done()
     card, program = _locked_card(actor, card_number, "stamps")
-    staff = check_staff_pin(program, pin, actor, card_id=card.id, staff_pin_id=staff_pin_id)
+    pin_check = check_staff_pin(program, pin, actor, card_id=card.id, staff_pin_id=staff_pin_id)
     if card.stamps < program.stamps_required:
         raise InsufficientBalance(_l("Not enough stamps yet: %(have)s of %(need)s.", have=card.stamps,
                                      need=program.stamps_required))
-    tx = ledger.append(card, actor, type="stamp_redeem", delta=-program.stamps_required, staff=staff,
+    tx = ledger.append(card, actor, type="stamp_redeem", delta=-program.stamps_required, staff=pin_check.staff,
                        note=note or program.reward_text, idempotency_key=idempotency_key,
                        card_changes={"rewards_redeemed": card.rewards_redeemed + 1})
+    pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
     return card, tx
 
 
@@ -132,13 +134,14 @@ def earn_points(actor: Actor, card_number: str, data: dict, *, idempotency_key: 
         f.error("amount", _l("Give either an amount spent or a number of points."))
     f.done()
     card, program = _locked_card(actor, card_number, "points")
-    staff = check_staff_pin(program, pin, actor, card_id=card.id, staff_pin_id=staff_pin_id)
+    pin_check = check_staff_pin(program, pin, actor, card_id=card.id, staff_pin_id=staff_pin_id)
     if amount is not None:
         points = points_for_amount(program, amount)
         if points < 1:
             raise ValidationError(fields={"amount": [_l("This amount is too small to earn a point.")]})
-    tx = ledger.append(card, actor, type="points_earn", delta=points, amount=amount, staff=staff, note=note,
-                       idempotency_key=idempotency_key)
+    tx = ledger.append(card, actor, type="points_earn", delta=points, amount=amount, staff=pin_check.staff,
+                       note=note, idempotency_key=idempotency_key)
+    pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
     return card, tx
 
 
@@ -154,13 +157,14 @@ def redeem_points(actor: Actor, card_number: str, data: dict, *, idempotency_key
                                                            LoyaltyReward.active.is_(True)))
     if reward is None:
         raise ValidationError(fields={"reward_id": [_l("This reward is not in the program's catalog.")]})
-    staff = check_staff_pin(program, pin, actor, card_id=card.id, staff_pin_id=staff_pin_id)
+    pin_check = check_staff_pin(program, pin, actor, card_id=card.id, staff_pin_id=staff_pin_id)
     if card.points < reward.points_cost:
         raise InsufficientBalance(_l("Not enough points: %(have)s of %(need)s.", have=card.points,
                                      need=reward.points_cost))
     tx = ledger.append(card, actor, type="points_redeem", delta=-reward.points_cost, reward_id=reward.id,
-                       staff=staff, note=note or reward.name, idempotency_key=idempotency_key,
+                       staff=pin_check.staff, note=note or reward.name, idempotency_key=idempotency_key,
                        card_changes={"rewards_redeemed": card.rewards_redeemed + 1})
+    pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
     return card, tx
 
 

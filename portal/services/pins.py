@@ -13,6 +13,7 @@ import re
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -215,15 +216,34 @@ _STAFF_WITH_LOCKOUT = (
     .options(lazyload(StaffPin.program)))  # the program is loaded already
 
 
+@dataclass(slots=True)
+class PinCheck:
+    """A PIN that was right: its staff member (None when no PIN was needed nor given) and this client's failure
+    counter as read with it. The caller calls ``succeeded()`` once the operation the PIN confirms is done."""
+
+    staff: StaffPin | None
+    lockout: PinLockout | None = None
+
+    def succeeded(self) -> None:
+        """The right PIN forgives earlier typos, but only when the operation it confirmed was done: a right PIN on
+        a refused operation (cooldown, daily limit, balance too low) must not reset the counter, or alternating
+        with wrong PINs would let anyone guess colleagues' PINs without ever locking the pad."""
+        state = self.lockout
+        if state is not None and state.failed_attempts:
+            state.failed_attempts = 0
+            state.updated_at = clock.now()
+
+
 def check_staff_pin(program: LoyaltyProgram, pin: str | None, actor: Actor, *, card_id: int | None = None,
-                    staff_pin_id: int | None = None) -> StaffPin | None:
+                    staff_pin_id: int | None = None) -> PinCheck:
     """The staff member whose PIN this is, or a refusal.
 
-    Without a required PIN, returns the matching staff member if a PIN was given anyway, else None.
+    Without a required PIN, the matching staff member if a PIN was given anyway, else None (in ``PinCheck.staff``).
     Raises PinRequired, PinLocked (423, even for the right PIN while locked) or PinInvalid (with attempts left).
+    Earlier failures are forgiven only by ``PinCheck.succeeded()``, after the operation.
     """
     if not program.require_pin and not pin:
-        return None
+        return PinCheck(None)
     client = actor.client_key
     now = clock.now()
     pin = str(pin).strip() if pin else ""
@@ -249,14 +269,11 @@ def check_staff_pin(program: LoyaltyProgram, pin: str | None, actor: Actor, *, c
         staff = None
     if staff is None:
         _register_failure(program, client, card_id, now)
-    if state is not None and state.failed_attempts:
-        state.failed_attempts = 0  # a right PIN forgives earlier typos
-        state.updated_at = now
     if staff.last_used_at is None or now - staff.last_used_at >= LAST_USED_RESOLUTION:
         # Every stamp of a shift uses the same PIN row: writing it on each one would serialise all the tills on
         # that row's lock until commit. "Last used" is kept to the minute instead.
         staff.last_used_at = now
-    return staff
+    return PinCheck(staff, state)
 
 
 def _verify_hash(staff: StaffPin) -> bool:

@@ -97,7 +97,7 @@ def test_staff_pin_shown_once_and_works(owner, shop):
     row = db.session.query(StaffPin).filter_by(staff_name="Luc").one()
     from portal.services.accounts import actor_for_user
 
-    staff = pins.check_staff_pin(shop.stamps, pin, actor_for_user(shop.vendor.owner))
+    staff = pins.check_staff_pin(shop.stamps, pin, actor_for_user(shop.vendor.owner)).staff
     assert staff.id == row.id
     db.session.rollback()
     duplicate = owner.post("/staff/pins", {"program_id": str(shop.stamps.id), "staff_name": "Max", "pin": pin})
@@ -211,3 +211,20 @@ def test_admin_programs_stats_ledger(admin, shop):
     assert "Platform statistics" in admin.get("/admin/stats").get_data(as_text=True)
     result = admin.htmx("POST", "/admin/ledger", {"vendor_id": ""}).get_data(as_text=True)
     assert 'data-ledger="ok"' in result and "<html" not in result
+
+
+def test_a_card_number_in_the_url_that_names_no_card_is_404(owner, shop):
+    """Whatever its shape (no card, a typo in the check digit, not a card number at all): 404, never 422."""
+    number = shop.stamp_card.card_number
+    typo = number[:-1] + str((int(number[-1]) + 1) % 10)
+    for bad in ("ACC-NO-SUCH-1", typo, "123"):
+        for path in (f"/customers/{bad}", f"/tablet/card/{bad}", f"/tablet?card={bad}"):
+            assert owner.get(path).status_code == 404, path
+            assert owner.htmx("GET", path).status_code == 404, f"htmx {path}"
+        stamp = owner.post(f"/tablet/card/{bad}", {"action": "stamp", "staff_pin": "4321", "idempotency_key": bad})
+        assert stamp.status_code == 404, stamp.get_data(as_text=True)[:500]
+        adjust = owner.post(f"/customers/{bad}/adjust", {"delta": "1", "reason": "x", "idempotency_key": bad + "a"})
+        assert adjust.status_code == 404, adjust.get_data(as_text=True)[:500]
+    assert db.session.query(LoyaltyTransaction).count() == 0
+    for path in (f"/tablet/card/{typo}", f"/customers/{typo}"):  # still says why
+        assert "typo" in owner.get(path).get_data(as_text=True), path

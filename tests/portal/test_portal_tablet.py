@@ -101,6 +101,29 @@ def test_wrong_pin_counts_persist_and_lock(staff, shop, staff_user):
     assert fresh(card).stamps == 0
 
 
+def test_a_right_pin_in_cooldown_does_not_reset_the_wrong_pin_count(staff, shop):
+    """The tablet shares the rule: a right PIN whose stamp is refused (cooldown) forgives no wrong PIN."""
+    card = shop.stamp_card
+    shop.stamps.pin_max_attempts = 3
+    shop.stamps.cooldown_minutes = 15
+    db.session.commit()
+    html = act(staff, card, "stamp", key_from(panel(staff, card)), staff_pin="4321").get_data(as_text=True)
+    assert "Stamp added" in html
+    for attempt in (1, 2):
+        wrong = act(staff, card, "stamp", key_from(html), staff_pin=f"000{attempt}")
+        html = wrong.get_data(as_text=True)
+        assert wrong.status_code == 403 and 'data-code="pin_invalid"' in html
+        right = act(staff, card, "stamp", key_from(html), staff_pin="4321")
+        html = right.get_data(as_text=True)
+        assert right.status_code == 429 and 'data-code="cooldown_active"' in html
+    last = act(staff, card, "stamp", key_from(html), staff_pin="0003")
+    html = last.get_data(as_text=True)
+    assert last.status_code == 403 and "locked until" in html
+    locked = act(staff, card, "stamp", key_from(html), staff_pin="4321")
+    assert locked.status_code == 423 and 'data-code="pin_locked"' in locked.get_data(as_text=True)
+    assert fresh(card).stamps == 1
+
+
 def test_non_kept_refusal_rolls_back_the_claim(staff, shop):
     card = shop.stamp_card
     key = key_from(panel(staff, card))
