@@ -254,6 +254,19 @@ def test_smtp_down_then_up_delivers_once(app, program, factories, smtp_port):
         assert [m["Message-ID"] for m in server.messages] == [row.message_id]
     (row,) = _outbox()
     assert row.delivered_at is not None and row.last_error is None
+    assert row.to_address == ""  # done: the outbox forgets the address
+
+
+def test_a_card_erased_before_its_email_is_sent_gets_no_email(client, app, program, factories, smtp):
+    card = factories.card(program, email="lea@example.lu")
+    sign_in.send_link(card)
+    db.session.commit()
+    page = client.get(f"/c/{card.public_token}/delete")
+    client.post(f"/c/{card.public_token}/delete", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    result = MailWorker(app).run_once()
+    assert (result.sent, result.skipped) == (0, 1) and smtp.messages == []
+    (row,) = _outbox()
+    assert row.delivered_at is not None and row.to_address == "" and "erased" in row.last_error
 
 
 def test_two_workers_never_send_one_mail_twice(app, program, factories, smtp, app_config, database_url):

@@ -10,6 +10,7 @@
    per round (or into ``instance/mail/`` without ``SMTP_HOST``). The Message-ID was fixed when the row was written.
 4. **Record**, only for rows still leased to us: sent rows get ``delivered_at``; a refused recipient (5xx) is given
    up at once; any other failure (server down, 4xx) gets ``attempts + 1`` and ``available_at = now + backoff``.
+   A row that is done (sent, given up, or about a card erased meanwhile) forgets its address.
 
 Delivery is at-least-once: a worker that crashes between the SMTP server's "250 OK" and the record step sends the
 message again when the lease expires — with the same Message-ID, so it is recognisable as the same message.
@@ -139,14 +140,16 @@ class MailWorker:
                 for job in jobs:
                     mine = and_(MailOutbox.id == job.id, MailOutbox.claimed_by == self.worker_id,
                                 MailOutbox.delivered_at.is_(None))
+                    # A row that is done forgets its address: the outbox keeps no personal data it no longer needs.
                     if job.sent or job.skipped:
-                        values = {"delivered_at": now, "claimed_until": None, "last_error": job.skipped}
+                        values = {"delivered_at": now, "claimed_until": None, "last_error": job.skipped,
+                                  "to_address": ""}
                     else:
                         attempts = job.attempts + 1
                         if job.permanent or attempts >= int(setting("MAIL_MAX_ATTEMPTS", self.app)):
                             log.error("mail %s: giving up after %d attempt(s): %s", job.id, attempts, job.error)
                             values = {"delivered_at": now, "claimed_until": None, "attempts": attempts,
-                                      "last_error": f"gave up: {job.error}"[:2000]}
+                                      "last_error": f"gave up: {job.error}"[:2000], "to_address": ""}
                         else:
                             values = {"available_at": now + dt.timedelta(seconds=backoff_seconds(attempts, self.app)),
                                       "claimed_until": None, "claimed_by": None, "attempts": attempts,
