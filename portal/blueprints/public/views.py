@@ -15,6 +15,7 @@ from flask import Response, abort, current_app, flash, g, redirect, request, url
 from flask_babel import refresh
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TelField
@@ -315,9 +316,10 @@ class LostCardForm(FlaskForm):
 
 
 def _address_key() -> str:
-    """The per-address rate limit's key: the address as the service will read it (lower-cased)."""
+    """The per-address rate limit's key: the address as the service will read it (lower-cased); a post without a
+    valid address (it gets a field error) counts against its IP instead of one bucket shared by everybody."""
     email = (request.form.get("email") or "").strip().lower()[:254]
-    return "address:" + (email if EMAIL_RE.match(email) else "-")
+    return "address:" + email if EMAIL_RE.match(email) else "no-address:" + get_remote_address()
 
 
 @bp.route("/p/<slug>/lost", methods=["GET", "POST"])
