@@ -10,7 +10,7 @@ import pytest
 from portal.extensions import db
 from portal.models import LoyaltyCard
 from portal.services.mail.worker import MailWorker
-from tests.browser.browser_helpers import ui_login
+from tests.browser.browser_helpers import axe_violations, ui_login
 from tests.conftest import free_port
 from tests.mail_support import SmtpServer, link_of, smtp_config
 
@@ -72,6 +72,7 @@ def test_repeat_enrolment_on_a_phone_sends_a_link_that_opens_the_card_once(live_
     assert "/c/" not in thief.url and thief.locator("h1").inner_text() == "Check your email"
     assert card.public_token not in html and card.card_number not in html and ".pkpass" not in html
     assert thief.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert not axe_violations(thief)
     thief.screenshot(path=str(screenshot_dir / "customer-repeat-enrol-phone.png"), full_page=True)
     db.session.rollback()
     assert db.session.scalar(db.select(db.func.count()).select_from(LoyaltyCard)) == 1
@@ -80,6 +81,7 @@ def test_repeat_enrolment_on_a_phone_sends_a_link_that_opens_the_card_once(live_
     link = link_of(smtp.messages[0])
     new_ctx, new_phone = _phone(browser)
     new_phone.goto(link)
+    assert not axe_violations(new_phone)
     new_phone.screenshot(path=str(screenshot_dir / "customer-sign-in-link-phone.png"), full_page=True)
     new_phone.get_by_role("button", name="Open my card").click()
     new_phone.wait_for_load_state("domcontentloaded")
@@ -91,7 +93,16 @@ def test_repeat_enrolment_on_a_phone_sends_a_link_that_opens_the_card_once(live_
     assert thief.locator("h1").inner_text() != "Kaffiskaart"
     assert "/c/" not in thief.url and card.public_token not in thief.content()
     assert thief.locator(f'a[href$="/p/{program.slug}/lost"]').count() == 1
+    assert not axe_violations(thief)
     thief.screenshot(path=str(screenshot_dir / "customer-used-link-phone.png"), full_page=True)
+    thief.locator(f'a[href$="/p/{program.slug}/lost"]').click()  # "Send me a new link": the Lost-your-card form
+    thief.wait_for_load_state("domcontentloaded")
+    assert not axe_violations(thief)
+    thief.locator("#email").fill("lea@example.lu")
+    thief.locator("button[type=submit]").click()
+    thief.wait_for_load_state("domcontentloaded")
+    assert thief.locator("h1").inner_text() == "Check your email"
+    thief.screenshot(path=str(screenshot_dir / "customer-lost-card-answer-phone.png"), full_page=True)
     for ctx in (owner_ctx, thief_ctx, new_ctx):
         ctx.close()
 
