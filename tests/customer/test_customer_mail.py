@@ -394,3 +394,15 @@ def test_lost_card_is_rate_limited_per_address(app, program, factories):
 def test_lost_card_is_rate_limited_per_ip(app, program):
     statuses = [_ask(app.test_client(), program.slug, f"p{i}@example.lu").status_code for i in range(3)]
     assert statuses == [200, 200, 429]
+
+
+@pytest.mark.parametrize("app_config", [{"APP_ENV": "production", "SMTP_HOST": None}], indirect=True)
+def test_in_production_without_smtp_the_worker_refuses_and_the_mail_waits(app, program, factories, runner):
+    card = factories.card(program, email="lea@example.lu")
+    sign_in.send_link(card)
+    db.session.commit()
+    result = runner.invoke(args=["loyalty", "mail-worker", "--once"])
+    assert result.exit_code == 1 and "SMTP_HOST" in result.output
+    assert not (__import__("pathlib").Path(app.instance_path) / "mail").exists()
+    (row,) = _outbox()
+    assert row.delivered_at is None and row.to_address == "lea@example.lu"

@@ -24,6 +24,9 @@ def register(loyalty_cli) -> None:
         from .worker import MailWorker
 
         app = current_app._get_current_object()
+        if not smtp_configured(app) and app.config.get("APP_ENV") == "production":
+            raise click.ClickException("SMTP_HOST is not set: in production the mail worker sends through SMTP only "
+                                       "(emails wait in the outbox until it is set; see docs/deploy.md).")
         worker = MailWorker(app, batch=batch)
         if once:
             result = worker.run_once()

@@ -114,5 +114,15 @@ class FileTransport:
         pass
 
 
+class NotConfigured(RuntimeError):
+    pass
+
+
 def transport_for(app: Flask):
-    return SmtpTransport(app) if smtp_configured(app) else FileTransport(app)
+    """SMTP when ``SMTP_HOST`` is set; else files under ``instance/mail/`` — never in production, where the
+    emails wait in the outbox until SMTP is configured."""
+    if smtp_configured(app):
+        return SmtpTransport(app)
+    if app.config.get("APP_ENV") == "production":
+        raise NotConfigured("SMTP_HOST is not set: in production emails are only sent through SMTP.")
+    return FileTransport(app)
