@@ -99,6 +99,9 @@ def test_a_form_is_accepted_once(client, program):
                                          "ENROLL_PROGRAM_RATE_LIMIT": "3 per hour"}], indirect=True)
 def test_enrolment_is_rate_limited_per_program_across_ips_and_edges(client, app, program, factories, vendor):
     api = f"/api/v1/loyalty/programs/{program.slug}/enroll"
+    for i in range(5):  # refused posts do not use up the program's budget
+        assert app.test_client().post(api, json={"email": "junk"}, environ_base={
+            "REMOTE_ADDR": f"203.0.113.{100 + i}"}).status_code == 422
     statuses = [app.test_client().post(api, json={"email": f"p{i}@example.lu", "consent": True},
                                        environ_base={"REMOTE_ADDR": f"203.0.113.{i}"}).status_code
                 for i in range(2)]

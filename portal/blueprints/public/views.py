@@ -114,9 +114,11 @@ def _slug_key() -> str:
     return "program:" + str((request.view_args or {}).get("slug", ""))
 
 
-#: Enrolments per program, shared by the poster page and the API (on top of the limit per IP).
+#: Enrolments per program, shared by the poster page and the API (on top of the limit per IP). Only answered
+#: enrolments count (a new card, or "check your email"), so junk posts cannot use up a shop's budget.
 program_enrol_limit = limiter.shared_limit(lambda: current_app.config["ENROLL_PROGRAM_RATE_LIMIT"],
-                                           scope="enrol-program", key_func=_slug_key, methods=["POST"])
+                                           scope="enrol-program", key_func=_slug_key, methods=["POST"],
+                                           deduct_when=lambda response: response.status_code < 400)
 
 
 @bp.route("/p/<slug>", methods=["GET", "POST"])
