@@ -171,6 +171,9 @@ def register_cli(app: Flask) -> None:
     from .translate import translate_cli
 
     app.cli.add_command(translate_cli)
+    from .services.mail import cli as mail_cli
+
+    mail_cli.register(loyalty_cli)
     try:
         from .services.wallet import cli as wallet_cli
     except ImportError:

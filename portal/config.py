@@ -15,6 +15,7 @@ ENV_KEYS_STR = (
     "APPLE_PASS_TYPE_ID", "APPLE_TEAM_ID", "APPLE_PASS_CERT", "APPLE_PASS_KEY", "APPLE_PASS_KEY_PASSWORD",
     "APPLE_WWDR_CERT", "APNS_URL", "GOOGLE_WALLET_ISSUER_ID", "GOOGLE_SERVICE_ACCOUNT_FILE",
     "GOOGLE_WALLET_API_URL", "RATELIMIT_STORAGE_URI", "BABEL_DEFAULT_LOCALE", "LOG_LEVEL",
+    "ENROLL_PROGRAM_RATE_LIMIT", "RECOVER_RATE_LIMIT", "RECOVER_ADDRESS_RATE_LIMIT",
 )
 ENV_KEYS_INT = ("BCRYPT_ROUNDS", "PIN_CACHE_SECONDS", "API_KEY_CACHE_SECONDS", "IDEMPOTENCY_TTL_HOURS", "PROXY_COUNT",
                 "STAFF_IDLE_TIMEOUT_MINUTES")
@@ -54,6 +55,11 @@ def default_config(instance_path: str) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_RATE_LIMIT": "10 per minute",
         "ENROLL_RATE_LIMIT": "20 per hour",
+        # Enrolments per program (poster page and API together), whatever the IP: caps a bot spread over many.
+        "ENROLL_PROGRAM_RATE_LIMIT": "120 per hour",
+        # "Lost your card?" requests per IP, and per email address asked about.
+        "RECOVER_RATE_LIMIT": "10 per hour",
+        "RECOVER_ADDRESS_RATE_LIMIT": "3 per hour",
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -205,24 +205,37 @@ def test_public_program_and_enrolment(client, shop):
     assert r.status_code == 200
     assert "require_pin" not in r.json and r.json["name"] == "Coffee card"
     r = client.post(f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll",
-                    json={"name": "Léa", "email": "Lea@Example.LU", "locale": "lu"})
+                    json={"name": "Léa", "email": "Lea@Example.LU", "locale": "lu", "consent": True})
     assert r.status_code == 201
     body = r.json
     assert re.fullmatch(r"\d{10}", body["card_number"])
     assert body["card_url"].startswith("http://localhost/c/")
     assert body["card_number"] not in body["card_url"]
     assert {"pkpass_url", "google_save_url"} <= set(body)
-    again = client.post(f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll", json={"email": "lea@example.lu"})
-    assert again.status_code == 200 and again.json["card_number"] == body["card_number"]
+    again = client.post(f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll",
+                        json={"email": "lea@example.lu", "consent": True})
+    assert (again.status_code, again.json) == (202, {"status": "link_sent"})  # the card is not handed out again
     card = shop.api.get(f"{V}/cards/{body['card_number']}").json
     assert card["customer"]["locale"] == "lb" and card["customer"]["email"] == "lea@example.lu"
 
 
 def test_enrolment_by_phone_normalises(client, shop):
-    first = client.post(f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll", json={"phone": "621 123 456"})
-    again = client.post(f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll", json={"phone": "+352621123456"})
-    assert first.status_code == 201 and again.status_code == 200
-    assert first.json["card_number"] == again.json["card_number"]
+    first = client.post(f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll",
+                        json={"phone": "621 123 456", "consent": True})
+    again = client.post(f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll",
+                        json={"phone": "+352621123456", "consent": True})
+    assert first.status_code == 201 and first.json["card_number"]
+    assert (again.status_code, again.json) == (202, {"status": "ask_at_till"})  # the same card: ask at the till
+
+
+@pytest.mark.parametrize("consent", [None, False, "true", 1, "yes"])
+def test_enrolment_requires_consent(client, shop, consent):
+    body = {"email": "lea@example.lu"} if consent is None else {"email": "lea@example.lu", "consent": consent}
+    r = client.post(f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll", json=body)
+    assert r.status_code == 422 and r.json["error"]["code"] == "validation_error"
+    assert list(r.json["error"]["fields"]) == ["consent"] and "consent" in r.json["error"]["fields"]["consent"][0]
+    card = shop.api.get(f"{V}/cards?q=lea@example.lu").json
+    assert card["cards"] == []
 
 
 @pytest.mark.parametrize("body", [{}, {"name": "x"}, {"email": "not-an-email"}, {"phone": "abc"},
@@ -242,7 +255,7 @@ def test_enrolment_unknown_program(client):
                          indirect=True)
 def test_enrolment_is_rate_limited(app, client, shop):
     url = f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll"
-    responses = [client.post(url, json={"email": f"p{i}@example.lu"}) for i in range(5)]
+    responses = [client.post(url, json={"email": f"p{i}@example.lu", "consent": True}) for i in range(5)]
     assert [r.status_code for r in responses] == [201, 201, 201, 429, 429]
     assert responses[-1].json["error"]["code"] == "rate_limited"
     assert int(responses[-1].headers["Retry-After"]) > 0

@@ -371,10 +371,13 @@ def test_a_tour_of_every_operation_matches(shop, factories, check, client, make_
     public = check(client.get(url), "GET", url, 200)
     assert "require_pin" not in public
     url = f"{PREFIX}/loyalty/programs/{shop.stamps.slug}/enroll"
-    enrolled = check(client.post(url, json={"name": "Ana", "email": "Ana@Example.com", "locale": "lb"}), "POST",
+    enrolled = check(client.post(url, json={"name": "Ana", "email": "Ana@Example.com", "locale": "lb",
+                                             "consent": True}), "POST",
                      url, 201)
     assert {"card_url", "pkpass_url", "google_save_url"} <= set(enrolled) and "customer" not in enrolled
-    check(client.post(url, json={"email": "ana@example.com"}), "POST", url, 200)
+    assert check(client.post(url, json={"email": "ana@example.com", "consent": True}), "POST", url,
+                 202) == {"status": "link_sent"}
+    check(client.post(url, json={"name": "Ana", "email": "new@example.com"}), "POST", url, 422)  # no consent
     check(client.post(url, json={"name": "No contact"}), "POST", url, 422)
     # a paused program
     url = f"{V}/programs/{created['id']}"
@@ -401,8 +404,8 @@ class TestEnrolmentRateLimit:
     def test_rate_limited_enrolment_matches(self, shop, client, check):
         url = f"{PREFIX}/loyalty/programs/{shop.stamps.slug}/enroll"
         for i in range(2):
-            check(client.post(url, json={"email": f"rate{i}@example.com"}), "POST", url, 201)
-        response = client.post(url, json={"email": "rate3@example.com"})
+            check(client.post(url, json={"email": f"rate{i}@example.com", "consent": True}), "POST", url, 201)
+        response = client.post(url, json={"email": "rate3@example.com", "consent": True})
         body = check(response, "POST", url, 429)
         assert body["error"]["code"] == "rate_limited"
         assert int(response.headers["Retry-After"]) > 0

@@ -2,9 +2,10 @@ from .accounts import ROLES, ApiKey, User, Vendor
 from .loyalty import (PROGRAM_TYPES, TRANSACTION_TYPES, AppleDeviceRegistration, IdempotencyRecord,
                       LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction, PinLockout, Refusal,
                       StaffPin, WalletOutbox)
+from .mail import EnrolFormNonce, MailOutbox, SignInLink
 
 __all__ = [
     "ROLES", "ApiKey", "User", "Vendor", "PROGRAM_TYPES", "TRANSACTION_TYPES", "AppleDeviceRegistration",
     "IdempotencyRecord", "LoyaltyCard", "LoyaltyProgram", "LoyaltyReward", "LoyaltyTransaction", "PinLockout",
-    "Refusal", "StaffPin", "WalletOutbox",
+    "Refusal", "StaffPin", "WalletOutbox", "EnrolFormNonce", "MailOutbox", "SignInLink",
 ]

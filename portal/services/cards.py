@@ -122,7 +122,9 @@ def _enroll(program: LoyaltyProgram, data: dict, *, contact_required: bool) -> t
 
 
 def enroll(program: LoyaltyProgram, data: dict) -> tuple[LoyaltyCard, bool]:
-    """Self-enrolment. Returns (card, created). The same email or phone again returns the existing card."""
+    """A card for this customer, made or found: returns (card, created). The same email or phone again returns
+    the existing card, so this is for trusted callers only (demo data, tests); the public edges use
+    ``enrolment.self_enroll``, which never hands an existing card out."""
     return _enroll(program, data, contact_required=True)
 
 

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from portal.extensions import db
-from portal.models import LoyaltyCard, WalletOutbox
+from portal.models import LoyaltyCard, MailOutbox, WalletOutbox
 
 from .conftest import enrol, form_fields
 
@@ -62,15 +62,61 @@ def test_enrol_creates_a_card_and_lands_on_it(client, program):
     assert page.status_code == 200 and "Welcome!" in page.get_data(as_text=True)
 
 
-def test_same_email_or_phone_returns_the_existing_card(client, program):
+def test_same_email_or_phone_again_reveals_nothing_and_makes_no_second_card(client, program):
     first = enrol(client, program.slug, name="Léa", email="lea@example.lu", phone="621 123 456")
+    assert first.status_code == 303
+    (card,) = _cards()
     again = enrol(client, program.slug, name="Someone", email="LEA@example.lu")
     by_phone = enrol(client, program.slug, phone="+352 621 123 456")
-    assert first.status_code == again.status_code == by_phone.status_code == 303
-    assert first.headers["Location"] == again.headers["Location"] == by_phone.headers["Location"]
+    for response in (again, by_phone):
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200 and "Location" not in response.headers
+        assert "Check your email" in html  # the card has an email on file: a sign-in link went there
+        assert card.public_token not in html and card.card_number not in html and "/c/" not in html
     assert len(_cards()) == 1
-    page = client.get(again.headers["Location"])
-    assert "already have a card" in page.get_data(as_text=True)
+    db.session.rollback()
+    assert db.session.scalar(db.select(db.func.count()).select_from(MailOutbox)) == 2
+
+
+def test_a_form_is_accepted_once(client, program):
+    page = client.get(f"/p/{program.slug}?lang=en")
+    fields = form_fields(page.get_data(as_text=True))
+    body = {**fields, "consent": "y", "locale": "en", "website": ""}
+    assert client.post(f"/p/{program.slug}", data={**body, "email": "one@example.lu"}).status_code == 303
+    replay = client.post(f"/p/{program.slug}", data={**body, "email": "two@example.lu"})
+    assert replay.status_code == 400 and "already sent" in replay.get_data(as_text=True)
+    assert [c.customer_email for c in _cards()] == ["one@example.lu"]
+    # A form that was refused (here: no consent) was not used up; the next form shown is a new one.
+    page = client.get(f"/p/{program.slug}?lang=en")
+    fields = form_fields(page.get_data(as_text=True))
+    refused = client.post(f"/p/{program.slug}", data={**fields, "locale": "en", "website": "", "email": "t@x.lu"})
+    assert refused.status_code == 422
+    assert client.post(f"/p/{program.slug}", data={**fields, "consent": "y", "locale": "en", "website": "",
+                                                   "email": "three@example.lu"}).status_code == 303
+
+
+@pytest.mark.parametrize("app_config", [{"RATELIMIT_ENABLED": True, "ENROLL_RATE_LIMIT": "100 per hour",
+                                         "ENROLL_PROGRAM_RATE_LIMIT": "3 per hour"}], indirect=True)
+def test_enrolment_is_rate_limited_per_program_across_ips_and_edges(client, app, program, factories, vendor):
+    api = f"/api/v1/loyalty/programs/{program.slug}/enroll"
+    for i in range(5):  # refused posts do not use up the program's budget
+        assert app.test_client().post(api, json={"email": "junk"}, environ_base={
+            "REMOTE_ADDR": f"203.0.113.{100 + i}"}).status_code == 422
+    statuses = [app.test_client().post(api, json={"email": f"p{i}@example.lu", "consent": True},
+                                       environ_base={"REMOTE_ADDR": f"203.0.113.{i}"}).status_code
+                for i in range(2)]
+    other_ip = app.test_client()
+    page = other_ip.get(f"/p/{program.slug}?lang=en", environ_base={"REMOTE_ADDR": "203.0.113.50"})
+    body = {**form_fields(page.get_data(as_text=True)), "consent": "y", "locale": "en", "website": ""}
+    statuses.append(other_ip.post(f"/p/{program.slug}", data={**body, "email": "html@example.lu"},
+                                  environ_base={"REMOTE_ADDR": "203.0.113.50"}).status_code)
+    statuses.append(app.test_client().post(api, json={"email": "p9@example.lu", "consent": True},
+                                           environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code)
+    assert statuses == [201, 201, 303, 429]
+    other = factories.program(vendor, name="Other card")
+    assert app.test_client().post(f"/api/v1/loyalty/programs/{other.slug}/enroll",
+                                  json={"email": "p9@example.lu", "consent": True},
+                                  environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 201
 
 
 def test_consent_is_required(client, program):

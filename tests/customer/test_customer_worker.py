@@ -102,7 +102,8 @@ def test_google_save_link_is_a_signed_jwt(client, shop, app, service_account):
     assert claims["payload"] == {"loyaltyObjects": [{"id": obj["id"], "classId": obj["classId"]}]}
     assert len(short) < len(url)
     # The public enrolment API returns the same links.
-    r = client.post(f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll", json={"email": "new@example.lu"})
+    r = client.post(f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll", json={"email": "new@example.lu",
+                                                                                    "consent": True})
     assert r.json["pkpass_url"].endswith("/pass.pkpass") and r.json["google_save_url"].startswith("https://pay.")
 
 

@@ -65,7 +65,7 @@ def test_api_enrol_with_lu_keeps_lb_on_the_card(app, factories, client):
     vendor = factories.vendor(locale="fr")
     program = factories.program(vendor)
     response = client.post(f"/api/v1/loyalty/programs/{program.slug}/enroll",
-                           json={"name": "Jang", "email": "jang@example.lu", "locale": "lu"})
+                           json={"name": "Jang", "email": "jang@example.lu", "locale": "lu", "consent": True})
     assert response.status_code == 201, response.get_json()
     db.session.rollback()
     card = db.session.scalars(select(LoyaltyCard).where(LoyaltyCard.customer_email == "jang@example.lu")).one()

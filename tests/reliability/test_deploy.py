@@ -127,7 +127,8 @@ def test_two_app_processes_share_the_rate_limit_through_redis(app, factories, da
             server = a if i % 2 else b
             with httpx.Client(timeout=30, transport=httpx.HTTPTransport(local_address=source)) as c:
                 r = c.post(f"{server.url}/api/v1/loyalty/programs/{program.slug}/enroll",
-                           json={"name": f"Person {i}", "email": f"person{i}-{source}@example.com"})
+                           json={"name": f"Person {i}", "email": f"person{i}-{source}@example.com",
+                                 "consent": True})
                 statuses.append(r.status_code)
     counts = Counter(statuses)
     assert counts == {201: 20, 429: 10}, counts

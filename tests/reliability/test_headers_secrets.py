@@ -115,10 +115,10 @@ def test_enrolment_rate_limit(client, factories):
     vendor = factories.vendor()
     program = factories.program(vendor)
     url = f"/api/v1/loyalty/programs/{program.slug}/enroll"
-    statuses = [client.post(url, json={"name": f"P {i}", "email": f"p{i}@example.com"}).status_code
+    statuses = [client.post(url, json={"name": f"P {i}", "email": f"p{i}@example.com", "consent": True}).status_code
                 for i in range(5)]
     assert statuses == [201, 201, 201, 429, 429], statuses
-    response = client.post(url, json={"name": "Late", "email": "late@example.com"})
+    response = client.post(url, json={"name": "Late", "email": "late@example.com", "consent": True})
     assert response.status_code == 429
     assert response.get_json()["error"]["code"] == "rate_limited"
     assert int(response.headers["Retry-After"]) >= 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g
 
 from ...extensions import limiter
-from ...services import cards, programs
+from ...services import enrolment, programs
+from ..public.views import program_enrol_limit
 from ...services.errors import NotFound
 from ...services.serializers import card_to_dict, program_to_dict
 from ...services.validation import SLUG_RE
@@ -26,13 +27,18 @@ def program(slug):
 
 @bp.post("/programs/<slug>/enroll")
 @limiter.limit(lambda: current_app.config["ENROLL_RATE_LIMIT"])
+@program_enrol_limit
 def enroll(slug):
+    """201 with the new card; 202 with only a ``status`` when the email or phone has a card here already
+    (``link_sent``: a sign-in link went to the address on file; ``ask_at_till``: phone only)."""
     program = _program(slug)
     g.fallback_locale = program.vendor.locale  # the caller's Accept-Language first
-    card, created = cards.enroll(program, json_body())
-    body = card_to_dict(card, include_customer=False)
-    body.update(enrollment_links(card))
-    return body, 201 if created else 200
+    result = enrolment.self_enroll(program, json_body())
+    if not result.created:
+        return {"status": result.status}, 202
+    body = card_to_dict(result.card, include_customer=False)
+    body.update(enrollment_links(result.card))
+    return body, 201
 
 
 def enrollment_links(card) -> dict:

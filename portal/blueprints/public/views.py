@@ -4,8 +4,10 @@ No login: the card page is reached by its unguessable ``public_token``. Pages wo
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
+import secrets
 
 import segno
 from babel import dates
@@ -13,6 +15,7 @@ from flask import Response, abort, current_app, flash, g, redirect, request, url
 from flask_babel import refresh
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TelField
@@ -20,11 +23,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from ...extensions import limiter
-from ...services import cards, clock, programs, wallet_outbox
+from ...services import cards, clock, enrolment, programs, sign_in, wallet_outbox
 from ...services.errors import DomainError, ValidationError
+from ...services.validation import EMAIL_RE
 from ...services.i18n import LANGUAGE_NAMES, SUPPORTED, current_locale, normalise_locale
 from ...services.wallet import apple_service, images, links, passes
-from ...web import render
+from ...web import error_page, render
 from . import bp
 
 FORM_SALT = "loyalty-enrol-form"
@@ -54,30 +58,35 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def _issue_token(program) -> str:
-    return _serializer().dumps({"p": program.id, "t": clock.now().timestamp()})
+    """The form's signed stamp: its program, when it was shown, and a nonce that makes it single-use."""
+    return _serializer().dumps({"p": program.id, "t": clock.now().timestamp(), "n": secrets.token_urlsafe(16)})
 
 
-def _bot_guard_error(form: EnrollForm, program) -> str | None:
-    """None when the post looks human, else the message to show."""
+def _bot_guard(form: EnrollForm, program) -> tuple[str | None, str | None, dt.datetime | None]:
+    """(None, nonce, when the stamp expires) when the post looks human, else (the message to show, None, None).
+    The nonce is used up by the enrolment (``enrolment.consume_form_nonce``), so a form is accepted once."""
     if (form.website.data or "").strip():
         return _("This form could not be accepted. If you filled in every field, please leave the last "
-                 "“Leave this field empty” field empty and send it again.")
+                 "“Leave this field empty” field empty and send it again."), None, None
     max_age = float(current_app.config.get("ENROLL_MAX_FORM_SECONDS", DEFAULT_MAX_FORM_SECONDS))
     min_age = float(current_app.config.get("ENROLL_MIN_FORM_SECONDS", DEFAULT_MIN_FORM_SECONDS))
+    unreadable = _("This form could not be checked. Please send it again.")
     try:
         data = _serializer().loads(form.issued.data or "", max_age=int(max_age) + 1)
     except SignatureExpired:
-        return _("This form was open for too long. Please check your details and send it again.")
+        return _("This form was open for too long. Please check your details and send it again."), None, None
     except BadSignature:
-        return _("This form could not be checked. Please send it again.")
-    if not isinstance(data, dict) or data.get("p") != program.id or not isinstance(data.get("t"), (int, float)):
-        return _("This form could not be checked. Please send it again.")
+        return unreadable, None, None
+    if (not isinstance(data, dict) or data.get("p") != program.id or not isinstance(data.get("t"), (int, float))
+            or not isinstance(data.get("n"), str)):
+        return unreadable, None, None
     age = clock.now().timestamp() - data["t"]
     if age < min_age:
-        return _("That was very fast! Please check your details and send the form again.")
+        return _("That was very fast! Please check your details and send the form again."), None, None
     if age > max_age:
-        return _("This form was open for too long. Please check your details and send it again.")
-    return None
+        return _("This form was open for too long. Please check your details and send it again."), None, None
+    expires = dt.datetime.fromtimestamp(data["t"], dt.timezone.utc) + dt.timedelta(seconds=max_age + 1)
+    return None, data["n"], expires
 
 
 def _earn_rate(program) -> dict | None:
@@ -101,8 +110,20 @@ def _no_store(response: Response) -> Response:
 
 # --- enrolment ---------------------------------------------------------------------------------------------------
 
+def _slug_key() -> str:
+    return "program:" + str((request.view_args or {}).get("slug", ""))
+
+
+#: Enrolments per program, shared by the poster page and the API (on top of the limit per IP). Only answered
+#: enrolments count (a new card, or "check your email"), so junk posts cannot use up a shop's budget.
+program_enrol_limit = limiter.shared_limit(lambda: current_app.config["ENROLL_PROGRAM_RATE_LIMIT"],
+                                           scope="enrol-program", key_func=_slug_key, methods=["POST"],
+                                           deduct_when=lambda response: response.status_code < 400)
+
+
 @bp.route("/p/<slug>", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["ENROLL_RATE_LIMIT"], methods=["POST"])
+@program_enrol_limit
 def enroll(slug):
     program = programs.get_program_by_slug(slug)
     g.default_locale = program.vendor.locale
@@ -118,16 +139,16 @@ def enroll(slug):
         message = _("Your form expired. Please send it again.") if "csrf_token" in form.errors else \
             _("Please correct the marked fields.")
         status = 400 if "csrf_token" in form.errors else 422
-    elif (guard := _bot_guard_error(form, program)) is not None:
-        message, status = guard, 400
+    elif (guard := _bot_guard(form, program))[0] is not None:
+        message, status = guard[0], 400
     elif not form.consent.data:
         errors = {"consent": [_("Please tick this box to get your card.")]}
         message, status = _("Please correct the marked fields."), 422
     else:
         data = {"name": form.name.data, "email": form.email.data, "phone": form.phone.data,
-                "locale": normalise_locale(form.locale.data) or current_locale()}
+                "locale": normalise_locale(form.locale.data) or current_locale(), "consent": True}
         try:
-            card, created = cards.enroll(program, data)
+            result = enrolment.self_enroll(program, data, form_nonce=guard[1], form_expires_at=guard[2])
         except ValidationError as error:
             errors = {k: [str(m) for m in (v if isinstance(v, (list, tuple)) else [v])]
                       for k, v in (error.fields or {}).items()}
@@ -135,13 +156,14 @@ def enroll(slug):
         except DomainError as error:
             message, status = error.render_message(), error.status
         else:
+            if not result.created:
+                # An email or phone that has a card here: nothing about that card is shown (docs/security.md).
+                return _no_store(render("public/link_sent.html", None, program=program, outcome=result.status))
+            card = result.card
             g.default_locale = card.locale  # the welcome speaks the language the customer chose for the card
             refresh()
-            if created:
-                flash(_("Welcome! Here is your loyalty card. Keep this page: bookmark it or add the card to your "
-                        "wallet."), "success")
-            else:
-                flash(_("You already have a card for this program: here it is."), "success")
+            flash(_("Welcome! Here is your loyalty card. Keep this page: bookmark it or add the card to your "
+                    "wallet."), "success")
             return _no_store(redirect(url_for("public.card", token=card.public_token), 303))
     form.issued.data = _issue_token(program)
     form.website.data = ""
@@ -286,3 +308,75 @@ def erased(slug):
     g.default_locale = program.vendor.locale
     refresh()
     return _no_store(render("public/deleted.html", None, program=program))
+
+
+# --- sign-in links: "Lost your card?" and the links it sends -----------------------------------------------------
+
+class LostCardForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[Length(max=254, message=TOO_LONG)],
+                       render_kw={"autocomplete": "email"})
+
+
+def _address_key() -> str:
+    """The per-address rate limit's key: the address as the service will read it (lower-cased); a post without a
+    valid address (it gets a field error) counts against its IP instead of one bucket shared by everybody."""
+    email = (request.form.get("email") or "").strip().lower()[:254]
+    return "address:" + email if EMAIL_RE.match(email) else "no-address:" + get_remote_address()
+
+
+@bp.route("/p/<slug>/lost", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RECOVER_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["RECOVER_ADDRESS_RATE_LIMIT"], methods=["POST"], key_func=_address_key)
+def lost_card(slug):
+    """Ask for a sign-in link by email. The answer is the same whether or not the address has a card here."""
+    program = programs.get_program_by_slug(slug)
+    g.default_locale = program.vendor.locale
+    refresh()
+    form = LostCardForm()
+    errors: dict[str, list] = {}
+    status = 200
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            errors = {k: list(v) for k, v in form.errors.items() if k != "csrf_token"}
+            if "csrf_token" in form.errors:
+                errors["email"] = [_("Your form expired. Please send it again.")]
+            status = 400 if "csrf_token" in form.errors else 422
+        else:
+            try:
+                sign_in.request_by_email(program, {"email": form.email.data})
+            except ValidationError as error:
+                errors = {k: [str(m) for m in v] for k, v in (error.fields or {}).items()}
+                status = error.status
+            else:
+                return _no_store(render("public/link_sent.html", None, program=program, outcome="asked",
+                                        email=form.email.data.strip()))
+    return _no_store(render("public/lost.html", None, status=status, program=program, form=form, errors=errors))
+
+
+def _link_page(token: str, card, usable: bool, status: int = 200):
+    if card is None:
+        return error_page(410, sign_in.SignInLinkInvalid.default_message)
+    g.default_locale = card.locale
+    refresh()
+    return _no_store(render("public/sign_in.html", None, status=status, program=card.program, card=card,
+                            usable=usable, token=token, form=FlaskForm()))
+
+
+@bp.route("/s/<token>", methods=["GET", "POST"])
+def sign_in_link(token):
+    """A sign-in link. GET only shows an "Open my card" button (mail scanners that fetch links use nothing up);
+    the button's POST uses the link and leads to the card page."""
+    if request.method == "GET":
+        card, usable = sign_in.peek(token)
+        return _link_page(token, card, usable, 200 if usable else 410)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        card = sign_in.consume(token)
+    except sign_in.SignInLinkInvalid:
+        card, _usable = sign_in.peek(token)
+        return _link_page(token, card, False, 410)
+    g.default_locale = card.locale
+    refresh()
+    flash(_("Here is your card. Add it to your wallet or bookmark this page to find it again."), "success")
+    return _no_store(redirect(url_for("public.card", token=card.public_token), 303))

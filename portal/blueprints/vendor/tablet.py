@@ -6,11 +6,13 @@ carries a fresh idempotency key, so a double tap or a retried request never chan
 """
 from __future__ import annotations
 
+import segno
 from flask import request
 from flask_babel import gettext as _
+from markupsafe import Markup
 
-from ...services import cards, clock, operations, programs
-from ...services.errors import DomainError, NotFound
+from ...services import cards, clock, operations, programs, sign_in
+from ...services.errors import DomainError, NotFound, ValidationError
 from ...web import render
 from . import bp
 from .helpers import actor, new_idempotency_key, refusal_notice, run_once
@@ -50,9 +52,31 @@ def _format_moment(moment, tz):
     return format_moment(moment, tz)
 
 
-def _page(status=200, *, card=None, notice=None, results=None, q=""):
+def _page(status=200, *, card=None, notice=None, results=None, q="", phone_link=None):
     context = _panel_context(card, notice) if card is not None else {"card": None, "notice": notice}
-    return render("vendor/tablet.html", "work", status=status, results=results, q=q, **context)
+    return render("vendor/tablet.html", "work", status=status, results=results, q=q, phone_link=phone_link,
+                  **context)
+
+
+def _phone_link(number: str):
+    """"Send the card to the customer's phone": a one-time sign-in link (10 minutes) shown as a QR code that the
+    customer scans with their phone's camera. Made with the staff member's PIN when the program asks for one."""
+    try:
+        card, token, expires = sign_in.create_till_link(actor(), number, {"staff_pin": request.form.get("staff_pin")})
+    except DomainError as error:
+        try:
+            card = cards.get_card(actor(), number)
+        except DomainError:
+            return _page(notice=refusal_notice(error), results=[], status=error.status)
+        return _page(card=card, notice=refusal_notice(error), status=error.status)
+    svg = segno.make(sign_in.link_url(token), error="m", micro=False).svg_inline(
+        scale=6, border=4, dark="#000", light="#fff", title=_("QR code that opens the card on the customer's phone"),
+        svgclass="phone-qr", lineclass=None)
+    link = {"svg": Markup(svg), "until": _format_moment(expires, card.program.vendor.timezone),
+            "minutes": sign_in.TILL_MINUTES}
+    response = _page(card=card, phone_link=link)
+    response.headers["Cache-Control"] = "no-store"  # the QR is a credential to the card
+    return response
 
 
 @bp.get("/tablet")
@@ -117,6 +141,8 @@ def _perform(number: str, action: str, key: str | None) -> dict:
 @bp.post("/tablet/card/<number>")
 def tablet_action(number):
     action = request.form.get("action", "")
+    if action == "phone-link":
+        return _phone_link(number)
     if action not in ACTIONS and not (action.startswith("reward-") and action[7:].isdigit()):
         notice = {"kind": "refusal", "status": 400, "code": "bad_request", "fields": {},
                   "message": _("Choose an action.")}
