@@ -6,14 +6,14 @@
 * ``enrol_form_nonces``: the nonce of every accepted enrolment form, so the form cannot be posted twice.
 
 Revision ID: card01_mail
-Revises: perf06
+Revises: sec02_sessions
 """
 import sqlalchemy as sa
 from alembic import op
 
 
 revision = "card01_mail"
-down_revision = "perf06"
+down_revision = "sec02_sessions"
 branch_labels = None
 depends_on = None
 
