@@ -10,9 +10,10 @@ from decimal import ROUND_FLOOR, Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
-from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction
+from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction, LoyaltyTransactionNote
 from . import clock, ledger
 from .actor import Actor
 from .cards import get_card
@@ -34,6 +35,18 @@ def _staff_fields(f: Fields) -> tuple[str | None, int | None]:
     pin = str(pin).strip()[:20] if pin not in (None, "") else None
     staff_pin_id = f.integer("staff_pin_id", minimum=1)
     return pin, staff_pin_id
+
+
+def append(card: LoyaltyCard, actor: Actor, *, note: str = "", **kwargs) -> LoyaltyTransaction:
+    """``ledger.append`` with the free-text note kept beside the ledger row, not in its hashed (undeletable)
+    ``note``: a note may hold personal data, which erasure must be able to delete (docs/security.md)."""
+    tx = ledger.append(card, actor, **kwargs)
+    row = None
+    if note:
+        row = LoyaltyTransactionNote(transaction_id=tx.id, card_id=card.id, note=note)
+        db.session.add(row)
+    set_committed_value(tx, "text_note", row)
+    return tx
 
 
 def _locked_card(actor: Actor, card_number: str, expected_type: str) -> tuple[LoyaltyCard, LoyaltyProgram]:
@@ -97,7 +110,7 @@ def add_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key: s
             raise CooldownActive(available_at=until, retry_after=retry, tz=program.vendor.timezone)
         raise DailyLimitReached(available_at=until, retry_after=retry, tz=program.vendor.timezone,
                                 limit=program.daily_stamp_limit)
-    tx = ledger.append(card, actor, type="stamp_add", delta=count, staff=staff, note=note,
+    tx = append(card, actor, type="stamp_add", delta=count, staff=staff, note=note,
                        idempotency_key=idempotency_key, card_changes={"last_stamp_at": now})
     return card, tx
 
@@ -112,7 +125,7 @@ def redeem_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key
     if card.stamps < program.stamps_required:
         raise InsufficientBalance(_l("Not enough stamps yet: %(have)s of %(need)s.", have=card.stamps,
                                      need=program.stamps_required))
-    tx = ledger.append(card, actor, type="stamp_redeem", delta=-program.stamps_required, staff=staff,
+    tx = append(card, actor, type="stamp_redeem", delta=-program.stamps_required, staff=staff,
                        note=note or program.reward_text, idempotency_key=idempotency_key,
                        card_changes={"rewards_redeemed": card.rewards_redeemed + 1})
     return card, tx
@@ -137,7 +150,7 @@ def earn_points(actor: Actor, card_number: str, data: dict, *, idempotency_key: 
         points = points_for_amount(program, amount)
         if points < 1:
             raise ValidationError(fields={"amount": [_l("This amount is too small to earn a point.")]})
-    tx = ledger.append(card, actor, type="points_earn", delta=points, amount=amount, staff=staff, note=note,
+    tx = append(card, actor, type="points_earn", delta=points, amount=amount, staff=staff, note=note,
                        idempotency_key=idempotency_key)
     return card, tx
 
@@ -158,7 +171,7 @@ def redeem_points(actor: Actor, card_number: str, data: dict, *, idempotency_key
     if card.points < reward.points_cost:
         raise InsufficientBalance(_l("Not enough points: %(have)s of %(need)s.", have=card.points,
                                      need=reward.points_cost))
-    tx = ledger.append(card, actor, type="points_redeem", delta=-reward.points_cost, reward_id=reward.id,
+    tx = append(card, actor, type="points_redeem", delta=-reward.points_cost, reward_id=reward.id,
                        staff=staff, note=note or reward.name, idempotency_key=idempotency_key,
                        card_changes={"rewards_redeemed": card.rewards_redeemed + 1})
     return card, tx
@@ -195,7 +208,7 @@ def void_transaction(actor: Actor, transaction_id: int, data: dict, *, idempoten
         LoyaltyTransaction.voided_transaction_id == original.id))
     if already is not None:
         raise Conflict(_l("This transaction was already voided."))
-    tx = ledger.append(card, actor, type="void", delta=-original.delta, voided_transaction_id=original.id,
+    tx = append(card, actor, type="void", delta=-original.delta, voided_transaction_id=original.id,
                        note=reason, idempotency_key=idempotency_key)
     return card, tx
 
@@ -209,5 +222,5 @@ def adjust(actor: Actor, card_number: str, data: dict, *, idempotency_key: str |
     f.done()
     _owner_only(actor)
     card = get_card(actor, card_number, for_update=True)
-    tx = ledger.append(card, actor, type="adjustment", delta=delta, note=reason, idempotency_key=idempotency_key)
+    tx = append(card, actor, type="adjustment", delta=delta, note=reason, idempotency_key=idempotency_key)
     return card, tx

@@ -10,7 +10,7 @@ from flask import request
 from flask_babel import gettext as _
 
 from ...services import cards, clock, operations, programs
-from ...services.errors import DomainError, NotFound, ValidationError
+from ...services.errors import CardReplaced, DomainError, NotFound, ValidationError
 from ...web import render
 from . import bp
 from .helpers import actor, new_idempotency_key, refusal_notice, run_once
@@ -85,7 +85,7 @@ def tablet_search():
 def tablet_card(number):
     try:
         card = cards.get_card(actor(), number)
-    except (NotFound, ValidationError) as error:
+    except (NotFound, CardReplaced, ValidationError) as error:
         return _page(notice=refusal_notice(error), results=[], status=error.status)
     return _page(card=card)
 
@@ -110,7 +110,7 @@ def _perform(number: str, action: str, key: str | None) -> dict:
     else:
         data["reward_id"] = action.removeprefix("reward-")
         card, tx = operations.redeem_points(act, number, data, idempotency_key=key)
-        message = _("Reward redeemed: %(reward)s. Balance: %(balance)s.", reward=tx.note, balance=card.points)
+        message = _("Reward redeemed: %(reward)s. Balance: %(balance)s.", reward=tx.display_note, balance=card.points)
     return {"kind": "success", "status": 200, "message": message, "transaction_id": tx.id}
 
 
