@@ -82,9 +82,9 @@ def balance_change(view):
     """Make a balance-changing POST idempotent with the ``Idempotency-Key`` header.
 
     The view receives ``idempotency_key`` and returns ``(body_dict, status)``, or ``(body_dict, status, card_id)``
-    when the body shows a card's customer data (erasing that card redacts the stored copy). A replay with the same key and body
-    returns the stored status and body (header ``Idempotent-Replayed: true``); the same key with another body is
-    422 ``idempotency_key_reused``. Refusals that leave a trace (a wrong PIN, a cooldown) are stored too, as the
+    when the body shows a card's customer data (erasing that card redacts the stored copy). A replay with the same
+    key and body returns the stored status and body (header ``Idempotent-Replayed: true``); the same key with another
+    body is 422 ``idempotency_key_reused``. Refusals that leave a trace (a wrong PIN, a cooldown) are stored too, as the
     endpoint did run; other errors roll back with the claim, so the request can simply be retried.
     """
 

@@ -84,7 +84,8 @@ def updated_serials(device: str, pass_type_id: str, since_tag: str | None) -> tu
 
     One indexed join: registrations by (device, pass type) — the unique index's prefix — then the card by its
     unique ``apple_serial`` and the program by primary key; so it costs the same with 200 000 registrations as
-    with ten.
+    with ten. A second one finds the device's passes of retired card identities (``retired_cards``, unique
+    ``apple_serial``), which changed once, when retired.
 
     The tag is the latest change (card balance or program design) with microsecond precision. A change is
     stamped with the time its transaction *started* and becomes visible when it commits, so a tag taken "now"

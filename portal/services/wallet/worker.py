@@ -222,7 +222,9 @@ class WalletWorker:
                 for job in jobs:
                     if job.google_object_id and job.card is not None and job.card.google_object_id is None:
                         session.execute(update(LoyaltyCard).where(LoyaltyCard.id == job.card_id,
-                                                                  LoyaltyCard.google_object_id.is_(None))
+                                                                  LoyaltyCard.google_object_id.is_(None),
+                                                                  # not replaced since it was read
+                                                                  LoyaltyCard.apple_serial == job.card.apple_serial)
                                         .values(google_object_id=job.google_object_id))
                     where = and_(WalletOutbox.id.in_(job.row_ids), mine)
                     if job.ok:
