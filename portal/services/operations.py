@@ -9,11 +9,12 @@ import datetime as dt
 from decimal import ROUND_FLOOR, Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
-from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction, LoyaltyTransactionNote
+from ..models import (LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction, LoyaltyTransactionNote,
+                      RetiredCard)
 from . import clock, ledger
 from .actor import Actor
 from .cards import get_card
@@ -208,6 +209,11 @@ def void_transaction(actor: Actor, transaction_id: int, data: dict, *, idempoten
         LoyaltyTransaction.voided_transaction_id == original.id))
     if already is not None:
         raise Conflict(_l("This transaction was already voided."))
+    merge = db.session.scalar(select(RetiredCard.id).where(or_(RetiredCard.out_transaction_id == original.id,
+                                                               RetiredCard.in_transaction_id == original.id)))
+    if merge is not None:  # half of a merge: undone alone, it would strand a balance on the retired card
+        raise Conflict(_l("This line is part of a merge of two cards and cannot be voided; record an adjustment "
+                          "instead."))
     tx = append(card, actor, type="void", delta=-original.delta, voided_transaction_id=original.id,
                        note=reason, idempotency_key=idempotency_key)
     return card, tx

@@ -207,6 +207,9 @@ def test_merge_moves_the_balance_and_retires_the_merged_card(client, shop, app, 
     assert r.status_code == 200 and pass_json(r)["voided"] is True
     assert gstandin.objects[f"{ISSUER}.{first_serial}"]["state"] == "INACTIVE"
     assert gstandin.objects[f"{ISSUER}.{target.apple_serial}"]["loyaltyPoints"]["balance"]["int"] == 5
+    # Half of a merge cannot be voided (it would strand a balance on the retired card).
+    void = shop.api.post(f"{V}/transactions/{audit.out_transaction_id}/void", json={"reason": "undo"})
+    assert void.status_code == 409 and void.json["error"]["code"] == "conflict"
     report = ledger.verify()
     assert report.ok, report.problems
     assert_ledger_ok(runner)
