@@ -409,3 +409,19 @@ class TestEnrolmentRateLimit:
         body = check(response, "POST", url, 429)
         assert body["error"]["code"] == "rate_limited"
         assert int(response.headers["Retry-After"]) > 0
+
+
+def test_replace_merge_and_card_replaced_match(shop, factories, check):
+    card, other = shop.stamp_card, factories.card(shop.stamps)
+    old = card.card_number
+    url = f"{V}/cards/{old}/replace"
+    body = check(shop.api.post(url, json={"reason": "Phone lost"}), "POST", url, 201)
+    assert body["replaced_card_number"] == old and body["card"]["card_number"] != old
+    for method, url in (("GET", f"{V}/cards/{old}"), ("POST", f"{V}/cards/{old}/stamps")):
+        response = shop.api.client.open(url, method=method, json={"staff_pin": "4321"},
+                                        headers={"Authorization": f"Bearer {shop.key}"})
+        assert check(response, method, url, 410)["error"]["code"] == "card_replaced"
+    url = f"{V}/cards/{body['card']['card_number']}/merge"
+    merged = check(shop.api.post(url, json={"into": other.card_number}), "POST", url, 200)
+    assert merged["card"]["card_number"] == other.card_number and merged["transactions"] == []
+    assert check(shop.api.post(url, json={"into": other.card_number}), "POST", url, 410)

@@ -1,11 +1,12 @@
 from .accounts import ROLES, ApiKey, User, Vendor
 from .loyalty import (PROGRAM_TYPES, TRANSACTION_TYPES, AppleDeviceRegistration, IdempotencyRecord,
-                      LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction, PinLockout, Refusal,
-                      StaffPin, WalletOutbox)
+                      LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction, LoyaltyTransactionNote,
+                      PinLockout, Refusal, RetiredCard, StaffPin, WalletOutbox)
 from .mail import EnrolFormNonce, MailOutbox, SignInLink
 
 __all__ = [
     "ROLES", "ApiKey", "User", "Vendor", "PROGRAM_TYPES", "TRANSACTION_TYPES", "AppleDeviceRegistration",
-    "IdempotencyRecord", "LoyaltyCard", "LoyaltyProgram", "LoyaltyReward", "LoyaltyTransaction", "PinLockout",
-    "Refusal", "StaffPin", "WalletOutbox", "EnrolFormNonce", "MailOutbox", "SignInLink",
+    "IdempotencyRecord", "LoyaltyCard", "LoyaltyProgram", "LoyaltyReward", "LoyaltyTransaction",
+    "LoyaltyTransactionNote", "PinLockout", "Refusal", "RetiredCard", "StaffPin", "WalletOutbox",
+    "EnrolFormNonce", "MailOutbox", "SignInLink",
 ]

@@ -153,6 +153,62 @@ class LoyaltyTransaction(Model):
 
     card = relationship("LoyaltyCard", lazy="select")
     reward = relationship("LoyaltyReward", lazy="select")
+    #: The free-text note, outside the hashed row so that erasure can remove it (migration card02).
+    text_note = relationship("LoyaltyTransactionNote", uselist=False, lazy="selectin", viewonly=True)
+
+    @property
+    def display_note(self) -> str:
+        """The note to show: the erasable one; rows written before card02 keep theirs in the hashed ``note``."""
+        return self.text_note.note if self.text_note is not None else self.note
+
+
+class LoyaltyTransactionNote(Model):
+    """A transaction's free-text note (a staff remark, a correction's reason). Kept out of the hashed ledger:
+    it may hold personal data, and erasure deletes it (docs/security.md)."""
+
+    __tablename__ = "loyalty_transaction_notes"
+
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("loyalty_transactions.id", ondelete="CASCADE"),
+                                                primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id", ondelete="CASCADE"), nullable=False,
+                                         index=True)
+    note: Mapped[str] = mapped_column(String(500), nullable=False)
+
+
+class RetiredCard(Model):
+    """A card identity that no longer works: the number, Apple serial and token, and Google object of a card that
+    was replaced (a lost phone) or merged into another card. The old number is refused with ``card_replaced``;
+    the old Apple serial still answers Wallet's web service, with a voided pass; the old Google object is set
+    inactive. ``successor_card_id`` is the card that carries on (the same card after a replacement). The row is
+    the audit of who retired it and when."""
+
+    __tablename__ = "retired_cards"
+    __table_args__ = (CheckConstraint("reason IN ('replaced', 'merged')", name="reason"),)
+
+    id: Mapped[int] = pk()
+    card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id", ondelete="CASCADE"), nullable=False,
+                                         index=True)
+    successor_card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id", ondelete="CASCADE"),
+                                                   nullable=False, index=True)
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)
+    card_number: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)
+    apple_serial: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    apple_auth_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    google_object_id: Mapped[str | None] = mapped_column(String(200))
+    #: The owner's reason for a replacement or merge (free text: erased with the card's personal data).
+    note: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    by_customer: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    #: A merge's two ledger rows (the balance out of this card, into the successor).
+    out_transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("loyalty_transactions.id", ondelete="SET NULL"))
+    in_transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("loyalty_transactions.id", ondelete="SET NULL"))
+    retired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+
+    card = relationship("LoyaltyCard", foreign_keys=[card_id], lazy="select")
 
 
 class StaffPin(TimestampMixin, Model):
@@ -237,6 +293,8 @@ class IdempotencyRecord(Model):
     request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
+    #: The card whose data the stored response shows (its customer block is redacted when the card is erased).
+    card_id: Mapped[int | None] = mapped_column(Integer, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now, index=True)
 
 

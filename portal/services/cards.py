@@ -5,15 +5,15 @@ import re
 import secrets
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import String, bindparam, or_, select, union_all
+from sqlalchemy import String, bindparam, delete, or_, select, union_all, update
 from sqlalchemy.orm import defaultload, lazyload
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
-from . import clock, program_cache
+from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, LoyaltyTransactionNote, RetiredCard
+from . import clock, idempotency, program_cache
 from .actor import Actor
-from .errors import NotFound, ValidationError
+from .errors import CardReplaced, NotFound, ValidationError
 from .i18n import normalise_locale
 from .programs import ensure_active, get_program
 from .validation import Fields
@@ -61,10 +61,19 @@ def normalise_card_number(raw: str | None) -> str:
     return cleaned
 
 
+def free_card_number() -> str:
+    """A new card number that no card has and no retired card had (an old number must stay refused)."""
+    for _ in range(10):
+        number = new_card_number()
+        if db.session.scalar(select(RetiredCard.id).where(RetiredCard.card_number == number)) is None:
+            return number
+    raise RuntimeError("could not draw a free card number")
+
+
 def _new_card(program: LoyaltyProgram, name: str, email: str | None, phone: str | None, locale: str) -> LoyaltyCard:
     now = clock.now()
     for _ in range(10):
-        card = LoyaltyCard(program_id=program.id, card_number=new_card_number(),
+        card = LoyaltyCard(program_id=program.id, card_number=free_card_number(),
                            public_token=secrets.token_urlsafe(18), customer_name=name, customer_email=email,
                            customer_phone=phone, locale=locale, stamps=0, points=0, lifetime_stamps=0,
                            lifetime_points=0, rewards_redeemed=0, apple_serial=secrets.token_hex(16),
@@ -183,8 +192,17 @@ def get_card(actor: Actor, card_number: str, *, for_update: bool = False) -> Loy
         stmt = _vendor_scoped(select(LoyaltyCard).where(LoyaltyCard.card_number == number), actor)
         card = db.session.scalar(_locked(stmt) if for_update else stmt)
     if card is None:
+        if _retired_number(actor, number):
+            raise CardReplaced()
         raise NotFound(_l("No card with this number."))
     return card
+
+
+def _retired_number(actor: Actor, number: str) -> bool:
+    """Whether ``number`` is an old number of one of the actor's vendor's cards (replaced or merged)."""
+    stmt = select(RetiredCard.id).join(LoyaltyCard, RetiredCard.card_id == LoyaltyCard.id).where(
+        RetiredCard.card_number == number)
+    return db.session.scalar(_vendor_scoped(stmt, actor)) is not None
 
 
 def lock_card(card: LoyaltyCard) -> LoyaltyCard:
@@ -297,11 +315,31 @@ def export_personal_data(card: LoyaltyCard) -> dict:
     }
 
 
-def erase_personal_data(card: LoyaltyCard) -> None:
-    """GDPR erasure: personal fields are anonymised; the ledger (which holds no personal data) is kept."""
+def clear_customer(card: LoyaltyCard) -> None:
+    """The card's personal fields anonymised, the card retired (erased); its link stops working."""
+    now = clock.now()
     card.customer_name = ""
     card.customer_email = None
     card.customer_phone = None
-    card.erased_at = clock.now()
+    card.erased_at = now
+    card.updated_at = now  # Wallet asks what changed since: the erased card's pass (now voided) did
     card.public_token = secrets.token_urlsafe(18)  # the old link stops working
+
+
+def erase_personal_data(card: LoyaltyCard) -> None:
+    """GDPR erasure: personal fields are anonymised, and so is every copy of them we keep: the transactions'
+    free-text notes (kept outside the hashed ledger for this), the owner's notes on replacements and merges,
+    and the stored responses of idempotent requests (their ``customer`` block and notes). The ledger rows stay:
+    they hold no personal data. The same goes for the cards merged into this one earlier. The wallet worker
+    then voids the Apple pass (pushed to its devices) and sets the Google object inactive."""
+    locked = lock_card(card)
+    merged_in = select(RetiredCard.card_id).where(RetiredCard.successor_card_id == locked.id)
+    card_ids = [locked.id, *db.session.scalars(merged_in)]
+    clear_customer(locked)
+    db.session.execute(delete(LoyaltyTransactionNote).where(LoyaltyTransactionNote.card_id.in_(card_ids)))
+    db.session.execute(update(RetiredCard).where(or_(RetiredCard.card_id.in_(card_ids),
+                                                     RetiredCard.successor_card_id.in_(card_ids)))
+                       .values(note=""))
+    idempotency.redact_card(card_ids)
+    enqueue(locked, "erased")
     db.session.flush()

@@ -12,7 +12,8 @@ from sqlalchemy import delete, select
 
 from ..extensions import db
 from ..models import (ApiKey, AppleDeviceRegistration, IdempotencyRecord, LoyaltyCard, LoyaltyProgram,
-                      LoyaltyReward, LoyaltyTransaction, PinLockout, Refusal, StaffPin, User, Vendor, WalletOutbox)
+                      LoyaltyReward, LoyaltyTransaction, PinLockout, Refusal, RetiredCard, StaffPin, User, Vendor,
+                      WalletOutbox)
 from . import accounts, api_key_cache, cards, clock, operations, pins, programs
 from .actor import Actor
 
@@ -52,6 +53,7 @@ def remove() -> None:
         program_ids = [p.id for p in vendor.programs]
         card_ids = list(db.session.scalars(select(LoyaltyCard.id).where(LoyaltyCard.program_id.in_(program_ids))))
         serials = list(db.session.scalars(select(LoyaltyCard.apple_serial).where(LoyaltyCard.id.in_(card_ids))))
+        serials += db.session.scalars(select(RetiredCard.apple_serial).where(RetiredCard.card_id.in_(card_ids)))
         from .ledger_admin import delete_ledger_rows
 
         delete_ledger_rows(card_ids)

@@ -158,3 +158,12 @@ class VendorSuspended(DomainError):
     code = "vendor_suspended"
     status = 403
     default_message = _l("This shop's account is suspended.")
+
+
+class CardReplaced(DomainError):
+    """An old number of a card that was replaced (a lost phone) or merged into another card. Distinct from an
+    unknown number (404): the number existed and must no longer be used. It never reveals the new number."""
+
+    code = "card_replaced"
+    status = 410
+    default_message = _l("This card was replaced and no longer works. Ask the customer for their new card.")

@@ -11,10 +11,10 @@ import csv
 import io
 from typing import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction
+from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction, LoyaltyTransactionNote
 from .actor import Actor
 from .errors import NotFound
 
@@ -93,11 +93,12 @@ def transactions_csv(actor: Actor, program_id: int | None = None) -> Iterator[st
     vendor_id = _vendor_id(actor)
     t = LoyaltyTransaction
     stmt = (select(t.id, t.created_at, LoyaltyProgram.name.label("program"), LoyaltyCard.card_number, t.type,
-                   t.delta, t.balance_after, t.amount, LoyaltyReward.name.label("reward"), t.staff_name, t.note,
-                   t.voided_transaction_id)
+                   t.delta, t.balance_after, t.amount, LoyaltyReward.name.label("reward"), t.staff_name,
+                   func.coalesce(LoyaltyTransactionNote.note, t.note), t.voided_transaction_id)
             .join(LoyaltyProgram, t.program_id == LoyaltyProgram.id)
             .join(LoyaltyCard, t.card_id == LoyaltyCard.id)
             .outerjoin(LoyaltyReward, t.reward_id == LoyaltyReward.id)
+            .outerjoin(LoyaltyTransactionNote, LoyaltyTransactionNote.transaction_id == t.id)
             .where(LoyaltyProgram.vendor_id == vendor_id))
     if program_id is not None:
         stmt = stmt.where(t.program_id == program_id)

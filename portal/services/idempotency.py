@@ -82,13 +82,48 @@ def claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
     return record
 
 
-def store(scope: str, key: str, status: int, body: dict) -> None:
+def store(scope: str, key: str, status: int, body: dict, card_id: int | None = None) -> None:
+    """Keep the response for replays. ``card_id``: the card whose customer data the body shows, so that erasing
+    the card's data redacts this copy too (``redact_card``)."""
     record = db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
                                                                IdempotencyRecord.key == key.strip()))
     if record is not None:
         record.status_code = status
         record.response_body = json.dumps(_without_secrets(body), separators=(",", ":"))
+        record.card_id = card_id
         db.session.flush()
+
+
+def _redacted(value):
+    """``value`` without personal data: every ``customer`` block emptied, every free-text ``note`` blanked."""
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for name, item in value.items():
+        if name == "customer" and isinstance(item, dict):
+            out[name] = {**item, "name": "", "email": None, "phone": None}
+        elif name == "note" and isinstance(item, str):
+            out[name] = ""
+        else:
+            out[name] = _redacted(item)
+    return out
+
+
+def redact_card(card_ids: list[int]) -> int:
+    """Erasure: the stored responses about these cards lose the customer's name, email, phone and notes. They are
+    kept (not deleted), so a retried request is still answered from them and never runs twice."""
+    records = list(db.session.scalars(select(IdempotencyRecord).where(IdempotencyRecord.card_id.in_(card_ids),
+                                                                      IdempotencyRecord.response_body.is_not(None))))
+    for record in records:
+        try:
+            body = json.loads(record.response_body)
+        except ValueError:
+            body = {}
+        record.response_body = json.dumps(_redacted(body), separators=(",", ":"))
+    db.session.flush()
+    return len(records)
 
 
 def _maybe_purge() -> None:

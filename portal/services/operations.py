@@ -9,10 +9,12 @@ import datetime as dt
 from decimal import ROUND_FLOOR, Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
-from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction
+from ..models import (LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction, LoyaltyTransactionNote,
+                      RetiredCard)
 from . import clock, ledger
 from .actor import Actor
 from .cards import get_card
@@ -34,6 +36,18 @@ def _staff_fields(f: Fields) -> tuple[str | None, int | None]:
     pin = str(pin).strip()[:20] if pin not in (None, "") else None
     staff_pin_id = f.integer("staff_pin_id", minimum=1)
     return pin, staff_pin_id
+
+
+def append(card: LoyaltyCard, actor: Actor, *, note: str = "", **kwargs) -> LoyaltyTransaction:
+    """``ledger.append`` with the free-text note kept beside the ledger row, not in its hashed (undeletable)
+    ``note``: a note may hold personal data, which erasure must be able to delete (docs/security.md)."""
+    tx = ledger.append(card, actor, **kwargs)
+    row = None
+    if note:
+        row = LoyaltyTransactionNote(transaction_id=tx.id, card_id=card.id, note=note)
+        db.session.add(row)
+    set_committed_value(tx, "text_note", row)
+    return tx
 
 
 def _locked_card(actor: Actor, card_number: str, expected_type: str) -> tuple[LoyaltyCard, LoyaltyProgram]:
@@ -97,7 +111,7 @@ def add_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key: s
             raise CooldownActive(available_at=until, retry_after=retry, tz=program.vendor.timezone)
         raise DailyLimitReached(available_at=until, retry_after=retry, tz=program.vendor.timezone,
                                 limit=program.daily_stamp_limit)
-    tx = ledger.append(card, actor, type="stamp_add", delta=count, staff=pin_check.staff, note=note,
+    tx = append(card, actor, type="stamp_add", delta=count, staff=pin_check.staff, note=note,
                        idempotency_key=idempotency_key, card_changes={"last_stamp_at": now})
     pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
     return card, tx
@@ -113,7 +127,7 @@ def redeem_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key
     if card.stamps < program.stamps_required:
         raise InsufficientBalance(_l("Not enough stamps yet: %(have)s of %(need)s.", have=card.stamps,
                                      need=program.stamps_required))
-    tx = ledger.append(card, actor, type="stamp_redeem", delta=-program.stamps_required, staff=pin_check.staff,
+    tx = append(card, actor, type="stamp_redeem", delta=-program.stamps_required, staff=pin_check.staff,
                        note=note or program.reward_text, idempotency_key=idempotency_key,
                        card_changes={"rewards_redeemed": card.rewards_redeemed + 1})
     pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
@@ -139,8 +153,8 @@ def earn_points(actor: Actor, card_number: str, data: dict, *, idempotency_key: 
         points = points_for_amount(program, amount)
         if points < 1:
             raise ValidationError(fields={"amount": [_l("This amount is too small to earn a point.")]})
-    tx = ledger.append(card, actor, type="points_earn", delta=points, amount=amount, staff=pin_check.staff,
-                       note=note, idempotency_key=idempotency_key)
+    tx = append(card, actor, type="points_earn", delta=points, amount=amount, staff=pin_check.staff, note=note,
+                       idempotency_key=idempotency_key)
     pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
     return card, tx
 
@@ -161,7 +175,7 @@ def redeem_points(actor: Actor, card_number: str, data: dict, *, idempotency_key
     if card.points < reward.points_cost:
         raise InsufficientBalance(_l("Not enough points: %(have)s of %(need)s.", have=card.points,
                                      need=reward.points_cost))
-    tx = ledger.append(card, actor, type="points_redeem", delta=-reward.points_cost, reward_id=reward.id,
+    tx = append(card, actor, type="points_redeem", delta=-reward.points_cost, reward_id=reward.id,
                        staff=pin_check.staff, note=note or reward.name, idempotency_key=idempotency_key,
                        card_changes={"rewards_redeemed": card.rewards_redeemed + 1})
     pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
@@ -199,7 +213,12 @@ def void_transaction(actor: Actor, transaction_id: int, data: dict, *, idempoten
         LoyaltyTransaction.voided_transaction_id == original.id))
     if already is not None:
         raise Conflict(_l("This transaction was already voided."))
-    tx = ledger.append(card, actor, type="void", delta=-original.delta, voided_transaction_id=original.id,
+    merge = db.session.scalar(select(RetiredCard.id).where(or_(RetiredCard.out_transaction_id == original.id,
+                                                               RetiredCard.in_transaction_id == original.id)))
+    if merge is not None:  # half of a merge: undone alone, it would strand a balance on the retired card
+        raise Conflict(_l("This line is part of a merge of two cards and cannot be voided; record an adjustment "
+                          "instead."))
+    tx = append(card, actor, type="void", delta=-original.delta, voided_transaction_id=original.id,
                        note=reason, idempotency_key=idempotency_key)
     return card, tx
 
@@ -213,5 +232,5 @@ def adjust(actor: Actor, card_number: str, data: dict, *, idempotency_key: str |
     f.done()
     _owner_only(actor)
     card = get_card(actor, card_number, for_update=True)
-    tx = ledger.append(card, actor, type="adjustment", delta=delta, note=reason, idempotency_key=idempotency_key)
+    tx = append(card, actor, type="adjustment", delta=delta, note=reason, idempotency_key=idempotency_key)
     return card, tx

@@ -86,7 +86,7 @@ def transaction_to_dict(tx: LoyaltyTransaction) -> dict:
         "reward_id": tx.reward_id,
         "staff_pin_id": tx.staff_pin_id,
         "staff_name": tx.staff_name,
-        "note": tx.note,
+        "note": tx.display_note,
         "voided_transaction_id": tx.voided_transaction_id,
         "created_at": _iso(tx.created_at),
         "hash": tx.hash,

@@ -48,7 +48,10 @@ def test_admin_suspends_vendor(live_server, browser, page, factories, screenshot
         ui_login(page, base, admin.email, admin.plain_password)
         assert page.url.endswith("/admin/")
         assert_accessible(page, "admin vendors")
-        page.get_by_role("button", name="Suspend Fleurs Schmit").click()
+        page.get_by_role("link", name="Suspend Fleurs Schmit").click()  # a confirmation step first
+        page.wait_for_load_state("domcontentloaded")
+        assert_accessible(page, "suspend confirmation")
+        page.get_by_role("button", name="Yes, suspend").click()
         page.wait_for_load_state("domcontentloaded")
         row = page.locator("tr[data-vendor]", has_text="Fleurs Schmit")
         assert "Suspended" in row.inner_text()

@@ -99,3 +99,38 @@ def test_owner_creates_program_pin_and_poster(live_server, page, factories, scre
     assert decoded.stdout.strip() == f"{base}/p/{program.slug}" == page.locator(".poster-url").inner_text()
     assert svg_decoded.stdout.strip() == decoded.stdout.strip()
     assert not console_errors, console_errors
+
+
+def test_owner_replaces_and_merges_cards(live_server, page, factories, screenshot_dir, console_errors):
+    """Issue 14: a lost phone's card replaced, then a duplicate merged into it — each behind a confirmation."""
+    vendor = factories.vendor("Café Replace")
+    program = factories.program(vendor, name="Coffee card")
+    card = factories.card(program, name="Marie Schmit", email="marie@example.lu")
+    twin = factories.card(program, name="Marie Schmit", email=None, phone="+352 691 000 111")
+    old, twin_number = card.card_number, twin.card_number
+    base = live_server.url
+    ui_login(page, base, vendor.owner.email, vendor.owner.plain_password)
+
+    page.goto(base + f"/customers/{old}")
+    page.get_by_role("link", name="Replace this card").click()
+    page.wait_for_url(f"**/customers/{old}/replace")
+    assert_accessible(page, "replace confirmation")
+    page.locator("#f-reason").fill("Phone stolen")
+    shot(page, screenshot_dir, "owner-card-replace")
+    page.get_by_role("button", name="Yes, replace this card").click()
+    page.wait_for_load_state("domcontentloaded")
+    new = re.search(r"/customers/(\d{10})$", page.url).group(1)
+    assert new != old and "Phone stolen" in page.locator("main").inner_text()
+
+    page.goto(base + f"/customers/{twin_number}/merge")
+    assert_accessible(page, "merge: choose")
+    page.get_by_role("link", name=f"{new[:3]} {new[3:6]} {new[6:]}").click()
+    page.get_by_role("button", name="Yes, merge the cards").wait_for()
+    assert_accessible(page, "merge: confirm")
+    shot(page, screenshot_dir, "owner-card-merge")
+    page.get_by_role("button", name="Yes, merge the cards").click()
+    page.wait_for_url(f"**/customers/{new}")
+    assert "was merged into this card" in page.locator("body").inner_text()
+    assert page.goto(base + f"/customers/{old}").status == 410
+    console_errors[:] = [e for e in console_errors if "410" not in e]  # the page above is meant to be a 410
+    assert not console_errors, console_errors

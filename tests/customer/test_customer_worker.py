@@ -3,9 +3,11 @@ Google classes and objects, save links, and the CLI commands."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import threading
 import time
+import zipfile
 from collections import Counter
 
 import pytest
@@ -242,7 +244,7 @@ def test_wallet_check_without_any_wallet(runner, shop, app):
     assert WalletWorker(app).run_once().delivered == 2 and pending() == []
 
 
-def test_erasure_deactivates_the_google_object_and_stops_pushes(client, shop, app, apns, gstandin):
+def test_erasure_deactivates_the_google_object_and_voids_the_apple_pass(client, shop, app, apns, gstandin):
     card = shop.stamp_card
     register(card, PUSH_TOKENS[0], "phone-1")
     WalletWorker(app).run_once()
@@ -258,10 +260,20 @@ def test_erasure_deactivates_the_google_object_and_stops_pushes(client, shop, ap
     assert WalletWorker(app).run_once().delivered == 1
     obj = gstandin.objects[object_id]
     assert obj["state"] == "INACTIVE" and name not in json.dumps(obj)
-    assert apns.pushes == []  # the phone's registration went with the data
-    # The pass web service no longer answers for the erased card.
+    # The phone is told, asks what changed, and fetches a voided pass with no balance and no name left on it.
+    assert [p.token for p in apns.wait_for(1)] == [PUSH_TOKENS[0]]
+    changed = client.get(f"/api/v1/loyalty/apple/v1/devices/phone-1/registrations/{PTID}")
+    assert changed.status_code == 200 and changed.json["serialNumbers"] == [serial]
     r = client.get(f"/api/v1/loyalty/apple/v1/passes/{PTID}/{serial}",
                    headers={"Authorization": f"ApplePass {auth_token}"})
+    assert r.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(r.data)) as archive:
+        p = json.loads(archive.read("pass.json"))
+    assert p["voided"] is True and p["serialNumber"] == serial
+    assert name not in json.dumps(p) and "headerFields" not in p["storeCard"] and "barcodes" not in p
+    assert token not in json.dumps(p)
+    # A wrong token still opens nothing.
+    r = client.get(f"/api/v1/loyalty/apple/v1/passes/{PTID}/{serial}", headers={"Authorization": "ApplePass x"})
     assert r.status_code == 401
 
 

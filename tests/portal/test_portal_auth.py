@@ -127,6 +127,9 @@ class TestOtherVendorIsNotFound:
         ("POST", "/programs/{program}/edit"), ("POST", "/programs/{program}/active"),
         ("POST", "/programs/{program}/validate"), ("POST", "/programs/{program}/logo"),
         ("GET", "/customers/{card}"), ("POST", "/customers/{card}/adjust"),
+        ("GET", "/customers/{card}/replace"), ("POST", "/customers/{card}/replace"),
+        ("GET", "/customers/{card}/merge"), ("POST", "/customers/{card}/merge"),
+        ("GET", "/staff/pins/{pin}/delete"),
         ("POST", "/transactions/{tx}/void"), ("GET", "/tablet/card/{card}"), ("POST", "/tablet/card/{card}"),
         ("POST", "/staff/pins/{pin}/reset"), ("POST", "/staff/pins/{pin}/unlock"),
         ("POST", "/staff/pins/{pin}/delete"), ("GET", "/exports/cards.csv?program_id={program}"),
@@ -155,7 +158,7 @@ CSRF_ROUTES = [
     "/programs/{stamps}/validate", "/programs/{stamps}/active", "/programs/{stamps}/logo", "/staff/pins",
     "/staff/pins/{pin}/reset", "/staff/pins/{pin}/unlock", "/staff/pins/{pin}/delete", "/staff/users",
     "/staff/users/1/active", "/customers/{card}/adjust", "/transactions/1/void", "/customers/import",
-    "/tablet/card/{card}",
+    "/tablet/card/{card}", "/customers/{card}/replace", "/customers/{card}/merge",
     "/staff/logout-everywhere",
 ]
 ADMIN_CSRF_ROUTES = ["/admin/vendors", "/admin/vendors/{vendor}/active", "/admin/ledger"]

@@ -158,7 +158,7 @@ def test_adjust_and_void_with_reason(owner, shop):
     db.session.rollback()
     assert db.session.get(LoyaltyCard, card.id).stamps == 2
     tx = db.session.query(LoyaltyTransaction).filter_by(card_id=card.id).one()
-    assert tx.type == "adjustment" and tx.note == "Paper card"
+    assert tx.type == "adjustment" and tx.display_note == "Paper card"
     assert tx.staff_name == shop.vendor.owner.display_name
     html = owner.get(f"/customers/{card.card_number}").get_data(as_text=True)
     assert "Paper card" in html

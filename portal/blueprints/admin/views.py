@@ -51,9 +51,15 @@ def vendor_create():
     return redirect(url_for("admin.index"), 303)
 
 
-@bp.post("/vendors/<int:vendor_id>/active")
+@bp.route("/vendors/<int:vendor_id>/active", methods=["GET", "POST"])
 def vendor_active(vendor_id):
     vendor = accounts.get_vendor(vendor_id)
+    if request.method == "GET":  # the confirmation step before a suspension (the page's "Suspend" leads here)
+        return render("confirm.html", title=_("Suspend %(name)s?", name=vendor.name),
+                      lines=[_("Its owner and staff can no longer log in, its API keys are refused, and its "
+                               "customers' cards and enrolment pages stop working until you reactivate it.")],
+                      action=url_for("admin.vendor_active", vendor_id=vendor_id), hidden={"active": "0"},
+                      confirm_label=_("Yes, suspend"), cancel=url_for("admin.index"))
     want = request.form.get("active") == "1"
     accounts.set_vendor_active(vendor, want)
     if want:

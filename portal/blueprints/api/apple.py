@@ -36,7 +36,8 @@ def _unauthorized():
 
 
 def _card_or_none(serial: str):
-    return apple_service.authorized_card(serial, request.headers.get("Authorization"))
+    """``(card, retired)`` if the request carries the pass's token (see ``apple_service.authorized_pass``)."""
+    return apple_service.authorized_pass(serial, request.headers.get("Authorization"))
 
 
 def _valid_ids(device: str | None = None, serial: str | None = None) -> bool:
@@ -95,10 +96,11 @@ def latest_pass(passTypeIdentifier, serialNumber):  # noqa: N803
     pass_type_id, serial = passTypeIdentifier, serialNumber
     if not _known_pass_type(pass_type_id):
         return _not_found()
-    card = _card_or_none(serial)
-    if card is None:
+    found = _card_or_none(serial)
+    if found is None:
         return _unauthorized()
-    return pass_response(card, attachment=False)
+    card, retired = found
+    return pass_response(card, attachment=False, retired=retired)
 
 
 @bp.post("/log")
@@ -114,14 +116,15 @@ def device_log():
     return Response(status=200)
 
 
-def pass_response(card, *, attachment: bool) -> Response:
-    """The .pkpass with Last-Modified (and 304 on a matching If-Modified-Since), shared with the card page."""
-    if passes.not_modified_since(card, request.headers.get("If-Modified-Since")):
+def pass_response(card, *, attachment: bool, retired=None) -> Response:
+    """The .pkpass with Last-Modified (and 304 on a matching If-Modified-Since), shared with the card page;
+    voided for an erased card or a retired identity of it (``retired``)."""
+    if passes.not_modified_since(card, request.headers.get("If-Modified-Since"), retired):
         response = Response(status=304)
     else:
-        response = Response(passes.build(card), mimetype=passes.PKPASS_MIMETYPE)
+        response = Response(passes.build(card, retired), mimetype=passes.PKPASS_MIMETYPE)
         if attachment:
             response.headers["Content-Disposition"] = f'attachment; filename="{card.program.slug}.pkpass"'
-    response.headers["Last-Modified"] = passes.format_http_date(passes.http_last_modified(card))
+    response.headers["Last-Modified"] = passes.format_http_date(passes.http_last_modified(card, retired))
     response.headers["Cache-Control"] = "no-cache, private"
     return response

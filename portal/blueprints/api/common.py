@@ -81,9 +81,10 @@ def query_int(name: str, default: int, minimum: int = 0, maximum: int = 10_000) 
 def balance_change(view):
     """Make a balance-changing POST idempotent with the ``Idempotency-Key`` header.
 
-    The view receives ``idempotency_key`` and returns ``(body_dict, status)``. A replay with the same key and body
-    returns the stored status and body (header ``Idempotent-Replayed: true``); the same key with another body is
-    422 ``idempotency_key_reused``. Refusals that leave a trace (a wrong PIN, a cooldown) are stored too, as the
+    The view receives ``idempotency_key`` and returns ``(body_dict, status)``, or ``(body_dict, status, card_id)``
+    when the body shows a card's customer data (erasing that card redacts the stored copy). A replay with the same
+    key and body returns the stored status and body (header ``Idempotent-Replayed: true``); the same key with another
+    body is 422 ``idempotency_key_reused``. Refusals that leave a trace (a wrong PIN, a cooldown) are stored too, as the
     endpoint did run; other errors roll back with the claim, so the request can simply be retried.
     """
 
@@ -91,7 +92,7 @@ def balance_change(view):
     def wrapper(*args, **kwargs):
         key = request.headers.get("Idempotency-Key")
         if key is None:
-            body, status = view(*args, idempotency_key=None, **kwargs)
+            body, status, *_card = view(*args, idempotency_key=None, **kwargs)
             return jsonify(body), status
         body_in = json_body()
         scope = g.actor.idempotency_scope
@@ -105,7 +106,7 @@ def balance_change(view):
                 response.headers["Retry-After"] = str(retry_after)
             return response
         try:
-            body, status = view(*args, idempotency_key=key.strip(), **kwargs)
+            body, status, *card = view(*args, idempotency_key=key.strip(), **kwargs)
         except DomainError as error:
             if not error.keep_changes:
                 raise
@@ -116,7 +117,7 @@ def balance_change(view):
             if error.retry_after is not None:
                 response.headers["Retry-After"] = str(error.retry_after)
             return response
-        idempotency.store(scope, key, status, body)
+        idempotency.store(scope, key, status, body, card_id=card[0] if card else None)
         return jsonify(body), status
 
     return wrapper

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, g, request
 
 from ...db import optimistic_unit
-from ...services import cards, operations, pins, programs, stats
+from ...services import cards, operations, pins, programs, reissue, stats
 from ...services.errors import NotFound
 from ...services.serializers import card_to_dict, pin_to_dict, program_to_dict, transaction_to_dict
 from .common import authenticate, balance_change, json_body, query_int
@@ -20,7 +20,7 @@ def _auth():
 
 
 def _card_result(card, tx, status=200):
-    return {"card": card_to_dict(card), "transaction": transaction_to_dict(tx)}, status
+    return {"card": card_to_dict(card), "transaction": transaction_to_dict(tx)}, status, card.id
 
 
 @bp.get("/programs")
@@ -111,6 +111,21 @@ def redeem_points(card_number, idempotency_key):
 @balance_change
 def adjust(card_number, idempotency_key):
     return _card_result(*operations.adjust(g.actor, card_number, json_body(), idempotency_key=idempotency_key), 201)
+
+
+@bp.post("/cards/<card_number>/replace")
+@balance_change
+def replace_card(card_number, idempotency_key):
+    card, retired = reissue.replace_card(g.actor, card_number, json_body())
+    return {"card": card_to_dict(card), "replaced_card_number": retired.card_number}, 201, card.id
+
+
+@bp.post("/cards/<card_number>/merge")
+@balance_change
+def merge_card(card_number, idempotency_key):
+    card, retired, txs = reissue.merge_cards(g.actor, card_number, json_body())
+    return {"card": card_to_dict(card), "merged_card_number": retired.card_number,
+            "transactions": [transaction_to_dict(t) for t in txs]}, 200, card.id
 
 
 @bp.post("/transactions/<int:transaction_id>/void")

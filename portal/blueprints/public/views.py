@@ -23,11 +23,11 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from ...extensions import limiter
-from ...services import cards, clock, enrolment, programs, sign_in, wallet_outbox
+from ...services import cards, clock, enrolment, programs, reissue, sign_in
 from ...services.errors import DomainError, ValidationError
 from ...services.validation import EMAIL_RE
 from ...services.i18n import LANGUAGE_NAMES, SUPPORTED, current_locale, normalise_locale
-from ...services.wallet import apple_service, images, links, passes
+from ...services.wallet import images, links, passes
 from ...web import error_page, render
 from . import bp
 
@@ -292,13 +292,27 @@ def card_delete(token):
         if not form.validate_on_submit():
             abort(400)
         program = card.program
-        serial = card.apple_serial
-        cards.erase_personal_data(card)
-        apple_service.forget_serial(serial)  # no more pushes to the phones that held the pass
-        wallet_outbox.enqueue(card, "erased")  # the worker deactivates the Google Wallet object (and its name)
+        cards.erase_personal_data(card)  # and the wallet worker voids the Apple pass and the Google object
         flash(_("Your personal data was deleted. The old card link no longer works."), "success")
         return _no_store(redirect(url_for("public.erased", slug=program.slug), 303))
     return _no_store(render("public/delete.html", None, card=card, program=card.program, form=form,
+                            number=cards.format_card_number(card.card_number)))
+
+
+@bp.route("/c/<token>/replace", methods=["GET", "POST"])
+def card_replace(token):
+    """A lost or stolen phone: the card gets a new number, link and wallet passes (confirmation step, POST +
+    CSRF). Whoever holds the card link may; the old link, number and passes stop working."""
+    card = _card(token)
+    form = FlaskForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        card, _retired = reissue.replace_card_by_token(token)
+        flash(_("Your card has a new number and a new link: bookmark this page again and add the card to your "
+                "wallet again. The old card no longer works."), "success")
+        return _no_store(redirect(url_for("public.card", token=card.public_token), 303))
+    return _no_store(render("public/replace.html", None, card=card, program=card.program, form=form,
                             number=cards.format_card_number(card.card_number)))
 
 

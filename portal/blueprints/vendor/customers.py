@@ -5,8 +5,8 @@ from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 
 from ...extensions import db
-from ...services import cards, imports, operations, programs
-from ...services.errors import ValidationError
+from ...services import cards, imports, operations, programs, reissue
+from ...services.errors import DomainError, ValidationError
 from ...web import render
 from . import bp
 from .helpers import actor, handle_refusal, new_idempotency_key, run_once
@@ -35,7 +35,8 @@ def _card_page(card_number, *, notice=None, errors=None, values=None, status=200
     return render("vendor/card.html", "history", status=status, card=card, program=card.program,
                   history=history[:50], more=history[50].id if len(history) > 50 else None,
                   voided=voided, notice=notice, errors=errors or {}, values=values or {},
-                  key=new_idempotency_key(), format_number=cards.format_card_number)
+                  key=new_idempotency_key(), format_number=cards.format_card_number,
+                  earlier=reissue.history(card))
 
 
 @bp.get("/customers/<card_number>")
@@ -58,6 +59,68 @@ def _adjust(card_number, data, key):
     card, tx = operations.adjust(actor(), card_number, data, idempotency_key=key)
     return {"message": _("Balance corrected by %(delta)+d. New balance: %(balance)s.", delta=tx.delta,
                          balance=tx.balance_after)}
+
+
+def _confirm_page(template, card_number, *, status=200, notice=None, errors=None, values=None, **extra):
+    card = cards.get_card(actor(), card_number)
+    return render(template, status=status, card=card, program=card.program, notice=notice, errors=errors or {},
+                  values=values or {}, key=new_idempotency_key(), format_number=cards.format_card_number, **extra)
+
+
+@bp.route("/customers/<card_number>/replace", methods=["GET", "POST"])
+def card_replace(card_number):
+    """A lost or stolen phone: a new number, link and passes for the card (GET: are you sure?; POST: do it)."""
+    if request.method == "GET":
+        return _confirm_page("vendor/card_replace.html", card_number)
+    data = {"reason": request.form.get("reason", "")}
+
+    def perform(key):
+        card, retired = reissue.replace_card(actor(), card_number, data)
+        return {"card_number": card.card_number,
+                "message": _("Card %(old)s was replaced. Its new number is %(new)s.",
+                             old=cards.format_card_number(retired.card_number),
+                             new=cards.format_card_number(card.card_number))}
+
+    outcome = run_once(perform)
+    if outcome["kind"] == "success":
+        flash(outcome["message"], "success")
+        return redirect(url_for("vendor.card_detail", card_number=outcome["card_number"]), 303)
+    return _confirm_page("vendor/card_replace.html", card_number, status=outcome["status"], notice=outcome,
+                         errors=outcome["fields"], values=data)
+
+
+@bp.route("/customers/<card_number>/merge", methods=["GET", "POST"])
+def card_merge(card_number):
+    """Merge this card into another card of the same person (GET: choose and confirm; POST: do it)."""
+    form = request.form if request.method == "POST" else request.args
+    data = {"into": (form.get("into") or "").strip()[:40], "reason": form.get("reason", "")}
+    act = actor()
+    if request.method == "GET":
+        card = cards.get_card(act, card_number)
+        target, errors = None, {}
+        if data["into"]:
+            try:
+                target = reissue.merge_target(act, card, data["into"])
+            except DomainError as error:
+                errors = error.fields or {"into": [error.render_message()]}
+        return _confirm_page("vendor/card_merge.html", card_number, status=422 if errors else 200,
+                             errors=errors, values=data, target=target,
+                             duplicates=reissue.possible_duplicates(card))
+
+    def perform(key):
+        card, retired, _txs = reissue.merge_cards(act, card_number, data)
+        return {"card_number": card.card_number,
+                "message": _("Card %(old)s was merged into this card.",
+                             old=cards.format_card_number(retired.card_number))}
+
+    outcome = run_once(perform)
+    if outcome["kind"] == "success":
+        flash(outcome["message"], "success")
+        return redirect(url_for("vendor.card_detail", card_number=outcome["card_number"]), 303)
+    card = cards.get_card(act, card_number)
+    return _confirm_page("vendor/card_merge.html", card_number, status=outcome["status"], notice=outcome,
+                         errors=outcome["fields"], values=data, target=None,
+                         duplicates=reissue.possible_duplicates(card))
 
 
 @bp.post("/transactions/<int:transaction_id>/void")

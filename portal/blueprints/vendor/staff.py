@@ -65,9 +65,15 @@ def staff_pin_unlock(pin_id):
     return redirect(url_for("vendor.staff"), 303)
 
 
-@bp.post("/staff/pins/<int:pin_id>/delete")
+@bp.route("/staff/pins/<int:pin_id>/delete", methods=["GET", "POST"])
 def staff_pin_delete(pin_id):
     row = pins.get_pin(actor(), pin_id)
+    if request.method == "GET":  # the confirmation step (the page's "Remove" button leads here)
+        return render("confirm.html", title=_("Remove the PIN of %(name)s?", name=row.staff_name),
+                      lines=[_("%(name)s can no longer use this PIN at the till of “%(program)s”. Their past "
+                               "stamps stay in the history.", name=row.staff_name, program=row.program.name)],
+                      action=url_for("vendor.staff_pin_delete", pin_id=pin_id), hidden={},
+                      confirm_label=_("Yes, remove the PIN"), cancel=url_for("vendor.staff"))
     name = row.staff_name
     pins.delete_pin(actor(), pin_id)
     flash(_("The PIN of %(name)s was removed.", name=name), "success")

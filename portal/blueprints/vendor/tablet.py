@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from ...services import cards, clock, operations, programs, sign_in
-from ...services.errors import DomainError, NotFound, ValidationError
+from ...services.errors import CardReplaced, DomainError, NotFound
 from ...web import render
 from . import bp
 from .helpers import actor, new_idempotency_key, refusal_notice, run_once
@@ -109,7 +109,7 @@ def tablet_search():
 def tablet_card(number):
     try:
         card = cards.get_card(actor(), number)
-    except NotFound as error:  # a card number of any shape that names no card
+    except (NotFound, CardReplaced) as error:  # a number of any shape that names no card, or a retired one
         return _page(notice=refusal_notice(error), results=[], status=error.status)
     return _page(card=card)
 
@@ -134,7 +134,7 @@ def _perform(number: str, action: str, key: str | None) -> dict:
     else:
         data["reward_id"] = action.removeprefix("reward-")
         card, tx = operations.redeem_points(act, number, data, idempotency_key=key)
-        message = _("Reward redeemed: %(reward)s. Balance: %(balance)s.", reward=tx.note, balance=card.points)
+        message = _("Reward redeemed: %(reward)s. Balance: %(balance)s.", reward=tx.display_note, balance=card.points)
     return {"kind": "success", "status": 200, "message": message, "transaction_id": tx.id}
 
 

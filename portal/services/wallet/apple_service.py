@@ -17,11 +17,11 @@ import datetime as dt
 import hmac
 import re
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, null, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ...extensions import db
-from ...models import AppleDeviceRegistration, LoyaltyCard, LoyaltyProgram
+from ...models import AppleDeviceRegistration, LoyaltyCard, LoyaltyProgram, RetiredCard
 from .. import clock
 from . import passes
 from .settings import setting
@@ -33,18 +33,25 @@ PUSH_TOKEN_RE = re.compile(r"^[0-9A-Fa-f]{8,200}$")
 _DUMMY_TOKEN = "x" * 32
 
 
-def authorized_card(serial: str, authorization: str | None) -> LoyaltyCard | None:
-    """The card whose pass has ``serial`` if ``authorization`` is ``ApplePass <its token>``; else None.
+def authorized_pass(serial: str, authorization: str | None) -> tuple[LoyaltyCard, RetiredCard | None] | None:
+    """``(card, retired)`` for the pass with ``serial`` if ``authorization`` is ``ApplePass <its token>``; else
+    None. ``retired`` is set when the serial is an old identity of the card (replaced or merged); such a pass,
+    like an erased card's, is served voided.
 
-    Constant-time comparison, and the same work whether the serial exists or not.
+    Constant-time comparison of the token, whether the serial exists or not.
     """
     token = ""
     if authorization and authorization.startswith("ApplePass "):
         token = authorization[len("ApplePass "):].strip()
-    card = passes.card_for_pass(serial=serial) if SERIAL_RE.match(serial or "") else None
-    expected = card.apple_auth_token if card is not None else _DUMMY_TOKEN
+    card = retired = None
+    if SERIAL_RE.match(serial or ""):
+        card = passes.card_for_pass(serial=serial, erased_too=True)
+        if card is None:
+            retired = passes.retired_for_pass(serial)
+            card = retired.card if retired is not None else None
+    expected = (retired or card).apple_auth_token if card is not None else _DUMMY_TOKEN
     ok = hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
-    return card if ok and card is not None and token else None
+    return (card, retired) if ok and card is not None and token else None
 
 
 def register(device: str, pass_type_id: str, serial: str, push_token: str) -> bool:
@@ -72,17 +79,13 @@ def unregister(device: str, pass_type_id: str, serial: str) -> None:
         AppleDeviceRegistration.serial_number == serial))
 
 
-def forget_serial(serial: str) -> None:
-    """Drop every device registration of a pass (GDPR erasure)."""
-    db.session.execute(delete(AppleDeviceRegistration).where(AppleDeviceRegistration.serial_number == serial))
-
-
 def updated_serials(device: str, pass_type_id: str, since_tag: str | None) -> tuple[list[str], str | None]:
     """The serials registered on ``device`` whose pass changed after ``since_tag``, and the new tag.
 
     One indexed join: registrations by (device, pass type) — the unique index's prefix — then the card by its
     unique ``apple_serial`` and the program by primary key; so it costs the same with 200 000 registrations as
-    with ten.
+    with ten. A second one finds the device's passes of retired card identities (``retired_cards``, unique
+    ``apple_serial``), which changed once, when retired.
 
     The tag is the latest change (card balance or program design) with microsecond precision. A change is
     stamped with the time its transaction *started* and becomes visible when it commits, so a tag taken "now"
@@ -91,16 +94,22 @@ def updated_serials(device: str, pass_type_id: str, since_tag: str | None) -> tu
     but never misses one.
     """
     since = passes.parse_update_tag(since_tag)
+    registered = (AppleDeviceRegistration.device_library_id == device,
+                  AppleDeviceRegistration.pass_type_id == pass_type_id)
     stmt = (select(LoyaltyCard.apple_serial, LoyaltyCard.updated_at, LoyaltyProgram.updated_at)
             .select_from(AppleDeviceRegistration)
             .join(LoyaltyCard, LoyaltyCard.apple_serial == AppleDeviceRegistration.serial_number)
             .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyCard.program_id)
-            .where(AppleDeviceRegistration.device_library_id == device,
-                   AppleDeviceRegistration.pass_type_id == pass_type_id,
-                   LoyaltyCard.erased_at.is_(None)))
+            .where(*registered))  # erased cards too: their devices fetch the voided pass
+    # Old identities of replaced or merged cards: changed once, when retired (their pass is voided).
+    retired = (select(RetiredCard.apple_serial, RetiredCard.retired_at, null())
+               .select_from(AppleDeviceRegistration)
+               .join(RetiredCard, RetiredCard.apple_serial == AppleDeviceRegistration.serial_number)
+               .where(*registered))
     if since is not None:
         stmt = stmt.where(or_(LoyaltyCard.updated_at > since, LoyaltyProgram.updated_at > since))
-    rows = db.session.execute(stmt).all()
+        retired = retired.where(RetiredCard.retired_at > since)
+    rows = db.session.execute(stmt).all() + db.session.execute(retired).all()
     if not rows:
         return [], None
     latest = max(max(card_at, program_at or card_at) for _serial, card_at, program_at in rows)

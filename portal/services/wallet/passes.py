@@ -18,7 +18,7 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from ...models import LoyaltyCard, LoyaltyProgram
+from ...models import LoyaltyCard, LoyaltyProgram, RetiredCard
 from .. import clock
 from ..cards import format_card_number
 from ..i18n import SUPPORTED
@@ -53,6 +53,8 @@ def pass_strings(program: LoyaltyProgram) -> dict[str, str]:
         "text_show_code": _("Show this code at the till to collect stamps.") if program.is_stamps
         else _("Show this code at the till to collect points."),
         "label_help": _("How it works"),
+        "label_status": _("Status"),
+        "text_voided": _("This card no longer works: it was replaced or deleted."),
     }
 
 
@@ -109,8 +111,11 @@ def static_files(program: LoyaltyProgram) -> StaticFiles:
     return store.get(program)
 
 
-def last_modified(card: LoyaltyCard) -> dt.datetime:
-    """When the pass content last changed: the card's balance or the program's design."""
+def last_modified(card: LoyaltyCard, retired: RetiredCard | None = None) -> dt.datetime:
+    """When the pass content last changed: the card's balance or the program's design (a retired identity's
+    pass: when it was retired)."""
+    if retired is not None:
+        return retired.retired_at
     moments = [card.updated_at]
     if card.program.updated_at is not None:
         moments.append(card.program.updated_at)
@@ -129,7 +134,7 @@ def parse_update_tag(tag: str | None) -> dt.datetime | None:
     return dt.datetime(1970, 1, 1, tzinfo=clock.UTC) + dt.timedelta(microseconds=int(tag))
 
 
-def http_last_modified(card: LoyaltyCard) -> dt.datetime:
+def http_last_modified(card: LoyaltyCard, retired: RetiredCard | None = None) -> dt.datetime:
     """The Last-Modified to announce (whole seconds, as HTTP dates are).
 
     The next change must compare as newer than what a device stores, or a 304 would hide it. So we announce the
@@ -137,14 +142,14 @@ def http_last_modified(card: LoyaltyCard) -> dt.datetime:
     last change announces the second before (``floor``), which costs at most one extra download but never a
     missed update.
     """
-    moment = last_modified(card)
+    moment = last_modified(card, retired)
     ceiling = dt.datetime.fromtimestamp(math.ceil(moment.timestamp()), clock.UTC)
     if clock.now() >= ceiling:
         return ceiling
     return moment.replace(microsecond=0)
 
 
-def not_modified_since(card: LoyaltyCard, header: str | None) -> bool:
+def not_modified_since(card: LoyaltyCard, header: str | None, retired: RetiredCard | None = None) -> bool:
     """True when ``If-Modified-Since`` shows the device has the current pass."""
     if not header:
         return False
@@ -156,7 +161,7 @@ def not_modified_since(card: LoyaltyCard, header: str | None) -> bool:
         return False
     if since.tzinfo is None:
         since = since.replace(tzinfo=clock.UTC)
-    return last_modified(card) <= since
+    return last_modified(card, retired) <= since
 
 
 def format_http_date(moment: dt.datetime) -> str:
@@ -222,10 +227,42 @@ def pass_json(card: LoyaltyCard) -> dict:
     }
 
 
-def card_for_pass(*, token: str | None = None, serial: str | None = None) -> LoyaltyCard | None:
+def voided_pass_json(card: LoyaltyCard, retired: RetiredCard | None = None) -> dict:
+    """The pass that replaces an old one on the phones that hold it: ``voided``, and nothing of the card left —
+    no balance, name, card link or barcode. ``retired``: an old identity of the card (replaced or merged);
+    else the card itself was erased."""
+    app = current_app
+    program: LoyaltyProgram = card.program
+    identity = retired if retired is not None else card
+    return {
+        "formatVersion": 1,
+        "passTypeIdentifier": app.config["APPLE_PASS_TYPE_ID"],
+        "teamIdentifier": app.config["APPLE_TEAM_ID"],
+        "serialNumber": identity.apple_serial,
+        "authenticationToken": identity.apple_auth_token,
+        "webServiceURL": web_service_url(app),
+        "organizationName": program.vendor.name,
+        "description": program.name,
+        "logoText": program.name,
+        "foregroundColor": images.css_rgb(program.foreground_color, (255, 255, 255)),
+        "backgroundColor": images.css_rgb(program.background_color),
+        "labelColor": images.css_rgb(program.label_color, (207, 227, 245)),
+        "sharingProhibited": True,
+        "voided": True,
+        "storeCard": {
+            "primaryFields": [_field("status", "label_status", "text_voided")],
+            "auxiliaryFields": [_field("number", "label_card_number", format_card_number(identity.card_number))],
+            "backFields": [_field("shop", "label_shop", program.vendor.name)],
+        },
+    }
+
+
+def card_for_pass(*, token: str | None = None, serial: str | None = None,
+                  erased_too: bool = False) -> LoyaltyCard | None:
     """The card (with program and vendor, one query) for a pass request; rewards load only for points programs.
 
-    Same rules as ``cards.get_card_by_token``: erased cards and suspended shops have no pass.
+    Same rules as ``cards.get_card_by_token``: erased cards and suspended shops have no pass (``erased_too``: the
+    web service gives an erased card's devices its voided pass).
     """
     from sqlalchemy import select
     from sqlalchemy.orm import joinedload
@@ -243,18 +280,37 @@ def card_for_pass(*, token: str | None = None, serial: str | None = None) -> Loy
     card = db.session.scalar(select(LoyaltyCard).where(where).options(
         joinedload(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor),
         joinedload(LoyaltyCard.program).lazyload(LoyaltyProgram.rewards)))
-    if card is None or card.erased_at is not None or not card.program.vendor.active:
+    if card is None or (card.erased_at is not None and not erased_too) or not card.program.vendor.active:
         return None
     return card
+
+
+def retired_for_pass(serial: str) -> RetiredCard | None:
+    """The retired identity with this Apple serial, with its card, program and vendor (one query)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    from ...extensions import db
+
+    if not serial or len(serial) > 64:
+        return None
+    retired = db.session.scalar(select(RetiredCard).where(RetiredCard.apple_serial == serial).options(
+        joinedload(RetiredCard.card).joinedload(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor)))
+    if retired is None or not retired.card.program.vendor.active:
+        return None
+    return retired
 
 
 def available() -> bool:
     return apple_configured() and pass_signer() is not None
 
 
-def build(card: LoyaltyCard) -> bytes:
-    """The signed .pkpass of a card (raises RuntimeError when Apple Wallet is not configured)."""
+def build(card: LoyaltyCard, retired: RetiredCard | None = None) -> bytes:
+    """The signed .pkpass of a card — voided for an erased card or a retired identity of it (raises
+    RuntimeError when Apple Wallet is not configured)."""
     signer = pass_signer()
     if signer is None:
         raise RuntimeError("Apple Wallet is not configured")
-    return build_pkpass(pass_json(card), static_files(card.program), signer)
+    voided = retired is not None or card.erased_at is not None
+    body = voided_pass_json(card, retired) if voided else pass_json(card)
+    return build_pkpass(body, static_files(card.program), signer)

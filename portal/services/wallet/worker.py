@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ...db import sqlite_begin_outside_requests
 from ...extensions import db
-from ...models import AppleDeviceRegistration, LoyaltyCard, WalletOutbox
+from ...models import AppleDeviceRegistration, LoyaltyCard, RetiredCard, WalletOutbox
 from .. import clock
 from . import google_objects
 from .settings import apple_configured, google_configured, setting
@@ -61,6 +61,9 @@ class CardJob:
     google_error: str | None = None
     gone_registrations: list[int] = dataclasses.field(default_factory=list)
     google_object_id: str | None = None
+    reasons: set[str] = dataclasses.field(default_factory=set)
+    #: (Apple serial, Google object id) of the card's retired identities, when a row says ``retired``
+    retired: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -148,7 +151,7 @@ class WalletWorker:
                 busy = aliased(WalletOutbox)
                 in_flight = exists().where(busy.card_id == WalletOutbox.card_id, busy.delivered_at.is_(None),
                                            busy.claimed_until > now, busy.id != WalletOutbox.id)
-                stmt = (select(WalletOutbox.id, WalletOutbox.card_id, WalletOutbox.attempts)
+                stmt = (select(WalletOutbox.id, WalletOutbox.card_id, WalletOutbox.attempts, WalletOutbox.reason)
                         .where(WalletOutbox.delivered_at.is_(None), WalletOutbox.available_at <= now,
                                (WalletOutbox.claimed_until.is_(None)) | (WalletOutbox.claimed_until <= now),
                                ~in_flight)
@@ -166,6 +169,7 @@ class WalletWorker:
         for row in rows:
             job = jobs.setdefault(row.card_id, CardJob(row.card_id, [], 0))
             job.row_ids.append(row.id)
+            job.reasons.add(row.reason)
             job.attempts = max(job.attempts, row.attempts)
         return list(jobs.values())
 
@@ -176,9 +180,18 @@ class WalletWorker:
             with self._session() as session, session.begin():
                 ids = [j.card_id for j in jobs]
                 found = {c.id: c for c in session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(ids)))}
+                retiring = [j.card_id for j in jobs if "retired" in j.reasons]
+                retired: dict[int, list[tuple[str, str | None]]] = {}
+                if retiring:  # a replacement or merge: every old identity of the card is voided (again)
+                    for row in session.execute(select(RetiredCard.card_id, RetiredCard.apple_serial,
+                                                      RetiredCard.google_object_id)
+                                               .where(RetiredCard.card_id.in_(retiring))
+                                               .order_by(RetiredCard.id)):
+                        retired.setdefault(row.card_id, []).append((row.apple_serial, row.google_object_id))
                 pass_type = self.app.config.get("APPLE_PASS_TYPE_ID")
                 regs: dict[str, list[tuple[int, str]]] = {}
                 serials = [c.apple_serial for c in found.values()]
+                serials += [serial for identities in retired.values() for serial, _ in identities]
                 if serials and pass_type:
                     for reg in session.execute(select(AppleDeviceRegistration.id, AppleDeviceRegistration.serial_number,
                                                       AppleDeviceRegistration.push_token)
@@ -190,7 +203,9 @@ class WalletWorker:
                     job.card = found.get(job.card_id)
                     if job.card is not None:
                         _ = job.card.program.vendor, job.card.program.rewards  # load before the session ends
-                        job.registrations = regs.get(job.card.apple_serial, [])
+                        job.retired = retired.get(job.card_id, [])
+                        job.registrations = regs.get(job.card.apple_serial, []) + [
+                            reg for serial, _ in job.retired for reg in regs.get(serial, [])]
                 session.expunge_all()
         finally:
             sqlite_begin_outside_requests.reset(token)
@@ -207,7 +222,9 @@ class WalletWorker:
                 for job in jobs:
                     if job.google_object_id and job.card is not None and job.card.google_object_id is None:
                         session.execute(update(LoyaltyCard).where(LoyaltyCard.id == job.card_id,
-                                                                  LoyaltyCard.google_object_id.is_(None))
+                                                                  LoyaltyCard.google_object_id.is_(None),
+                                                                  # not replaced since it was read
+                                                                  LoyaltyCard.apple_serial == job.card.apple_serial)
                                         .values(google_object_id=job.google_object_id))
                     where = and_(WalletOutbox.id.in_(job.row_ids), mine)
                     if job.ok:
@@ -295,17 +312,38 @@ class WalletWorker:
         card = job.card
         if not google_configured(self.app) or card is None or not card.google_object_id:
             return False
+        return self._deactivate(job, card.google_object_id, card.card_number)
+
+    def retire_google(self, job: CardJob) -> int:
+        """A replaced or merged card: the Google objects of its old identities become inactive (and nameless).
+        An object never created (the worker had not reached it) is simply not there."""
+        if not google_configured(self.app) or not job.retired:
+            return 0
+        with self.app.app_context():
+            issuer = google_objects.issuer_id(self.app)
+        done = 0
+        for serial, object_id in job.retired:
+            done += int(self._deactivate(job, object_id or f"{issuer}.{serial}", None))
+        return done
+
+    def _deactivate(self, job: CardJob, object_id: str, card_number: str | None) -> bool:
         from .google import GoogleWalletError
 
         from ..cards import format_card_number
 
+        body = {"state": "INACTIVE"}
+        # Without the customer's name; an old identity shows no number either (it was the old one).
+        body["accountName"] = format_card_number(card_number) if card_number else "—"
         try:
-            self.google().patch_object(card.google_object_id, {
-                "state": "INACTIVE", "accountName": format_card_number(card.card_number)})
+            self.google().patch_object(object_id, body)
         except GoogleWalletError as exc:
             if exc.not_found:
                 return False
             job.google_error = f"Google {exc.status}: {exc.message}"[:500]
+            return False
+        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable key file: retry later, keep running
+            log.exception("wallet: Google update of card %s failed", job.card_id)
+            job.google_error = f"Google: {type(exc).__name__}: {exc}"[:500]
             return False
         return True
 
@@ -322,15 +360,17 @@ class WalletWorker:
         for job in jobs:
             if job.card is None:
                 continue  # the card is gone: nothing to tell any wallet
-            if job.card.erased_at is not None:
-                result.google_updates += int(self.erase_google(job))  # Apple registrations went with the data
-                continue
             try:
+                # Erased cards and old identities too: their devices then fetch a voided pass.
                 result.pushes += self.send_apple(job)
             except Exception as exc:  # noqa: BLE001 - e.g. certificate files unreadable
                 log.exception("wallet: APNs delivery for card %s failed", job.card_id)
                 job.apple_error = f"APNs: {type(exc).__name__}: {exc}"[:500]
                 self._apns = None
+            result.google_updates += self.retire_google(job)
+            if job.card.erased_at is not None:
+                result.google_updates += int(self.erase_google(job))
+                continue
             result.google_updates += int(self.send_google(job))
         with self.app.app_context():
             self.record(jobs)
