@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select
 
 from ..extensions import db
 from ..models import LoyaltyCard, RetiredCard
-from . import clock
+from . import clock, sign_in
 from .actor import Actor
 from .cards import (clear_customer, format_card_number, free_card_number, get_card, get_card_by_token, lock_card,
                     normalise_card_number)
@@ -56,6 +56,7 @@ def _retire(card: LoyaltyCard, actor: Actor, *, reason: str, successor: LoyaltyC
     card.google_object_id = None  # the worker creates the new object (its id follows the new serial)
     card.updated_at = now
     db.session.flush()
+    sign_in.end_unused_links(card)
     enqueue(card, "retired")
     return retired
 

@@ -102,7 +102,8 @@ def create_till_link(actor: Actor, card_number: str, data: dict) -> tuple[Loyalt
     card = cards.get_card(actor, card_number)
     if card.erased_at is not None:
         raise SignInLinkInvalid(_l("This card's personal data was deleted."))
-    staff = pins.check_staff_pin(card.program, (data or {}).get("staff_pin"), actor, card_id=card.id)
+    pin_check = pins.check_staff_pin(card.program, (data or {}).get("staff_pin"), actor, card_id=card.id)
+    staff = pin_check.staff
     token = secrets.token_urlsafe(32)
     now = clock.now()
     link = SignInLink(card_id=card.id, token_hash=token_hash(token), via="till", created_at=now,
@@ -111,6 +112,7 @@ def create_till_link(actor: Actor, card_number: str, data: dict) -> tuple[Loyalt
                       staff_name=staff.staff_name if staff is not None else (actor.name or None))
     db.session.add(link)
     db.session.flush()
+    pin_check.succeeded()
     log.info("till sign-in link %s for card %s made by user %s (staff %s)", link.id, card.id, actor.user_id,
              link.staff_name)
     return card, token, link.expires_at
@@ -156,6 +158,14 @@ def consume(token: str) -> LoyaltyCard:
     if card is None:
         raise SignInLinkInvalid()
     return card
+
+
+def end_unused_links(card: LoyaltyCard) -> None:
+    """A replaced card's links die with its old identity: a link sent or shown before the replacement (possibly to
+    whoever now holds the lost phone) opens nothing afterwards."""
+    now = clock.now()
+    db.session.execute(update(SignInLink).where(SignInLink.card_id == card.id, SignInLink.used_at.is_(None))
+                       .values(used_at=now).execution_options(synchronize_session=False))
 
 
 # --- the email ---------------------------------------------------------------------------------------------------

@@ -74,3 +74,14 @@ def test_the_till_qr_needs_the_staff_pin_when_the_program_does(staff, shop):
 def test_the_tablet_offers_the_button(staff, shop):
     html = staff.htmx("GET", f"/tablet/card/{shop.stamp_card.card_number}").get_data(as_text=True)
     assert 'value="phone-link"' in html and "Send the card to the customer" in html
+
+
+def test_replacing_the_card_ends_its_unused_links(staff, owner, shop, app, monkeypatch):
+    """A QR shown (or a link mailed) before a lost phone's card is replaced opens nothing afterwards."""
+    _known_token(monkeypatch)
+    card = shop.stamp_card
+    assert _ask(staff, card, staff_pin="4321").status_code == 200
+    assert app.test_client().get(f"/s/{TOKEN}").status_code == 200  # usable before
+    r = owner.post(f"/customers/{card.card_number}/replace", {"reason": "Phone stolen"})
+    assert r.status_code == 303, r.get_data(as_text=True)[:500]
+    assert app.test_client().get(f"/s/{TOKEN}").status_code == 410
