@@ -192,6 +192,8 @@ def test_a_mail_scanner_fetching_the_link_does_not_use_it(client, app, program, 
         assert scanned.status_code == 200 and "Open my card" in scanned.get_data(as_text=True)
         assert scanned.headers["Cache-Control"] == "no-store"
         assert scanned.headers["Referrer-Policy"] == "no-referrer"
+    # A POST without the form's CSRF token (a cross-site form) is refused and does not use the link up.
+    assert app.test_client().post(path).status_code == 400
     assert _open(app.test_client(), link).status_code == 303
 
 
