@@ -36,9 +36,12 @@ def current_locale() -> str:
 
 
 def select_locale() -> str:
-    """Flask-Babel's locale selector: ?lang= (kept in the session), the user's preference, the page's default
-    (``g.default_locale``: the vendor's locale for staff pages and posters, the card's for customers),
-    Accept-Language, ``g.fallback_locale`` (the vendor's, for API clients), else English."""
+    """Flask-Babel's locale selector, first answer wins:
+
+    1. ``?lang=`` (kept in the session), 2. the choice kept in the session, 3. the signed-in user's preference,
+    4. the page's default (``g.default_locale``: the shop's language on staff pages, the card's on a card's page),
+    5. ``Accept-Language`` by its q-values, 6. ``g.fallback_locale`` (the shop's language on customers' pages
+    without a card and for API clients), 7. English (``BABEL_DEFAULT_LOCALE``). Posters set ``g.force_locale``."""
     if not has_request_context():
         return "en"
     from flask import g
@@ -58,12 +61,14 @@ def select_locale() -> str:
     page_default = getattr(g, "default_locale", None)
     if page_default in SUPPORTED:
         return page_default
-    header = request.headers.get("Accept-Language", "")
-    for part in header.split(","):
-        lang = normalise_locale(part.split(";")[0])
-        if lang:
-            return lang
-    fallback = getattr(g, "fallback_locale", None)  # e.g. the vendor's language for API clients
-    if fallback in SUPPORTED:
+    fallback = getattr(g, "fallback_locale", None)
+    fallback = fallback if fallback in SUPPORTED else None
+    # Our locales and their aliases; the fallback first, so that "*" (any language) means the shop's.
+    offered = ([fallback] if fallback else []) + [code for code in (*SUPPORTED, *ALIASES) if code != fallback]
+    lang = normalise_locale(request.accept_languages.best_match(offered))
+    if lang:
+        return lang
+    if fallback:
         return fallback
     return current_app.config.get("BABEL_DEFAULT_LOCALE", "en")
+
