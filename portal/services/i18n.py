@@ -1,6 +1,10 @@
 """Locale handling shared by pages, API messages, passes and posters."""
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 from flask import current_app, has_request_context, request, session
 
 SUPPORTED = ("en", "fr", "de", "lb")
@@ -72,3 +76,66 @@ def select_locale() -> str:
         return fallback
     return current_app.config.get("BABEL_DEFAULT_LOCALE", "en")
 
+
+# --- compiled catalogues -----------------------------------------------------------------------------------------
+
+def catalogue_paths(app, lang: str) -> list[tuple[Path, Path]]:
+    """(messages.po, messages.mo) of ``lang`` in each translation directory Flask-Babel reads, in its order."""
+    from flask_babel import get_babel
+
+    config = get_babel(app)
+    return [(Path(directory) / lang / "LC_MESSAGES" / f"{domain}.po",
+             Path(directory) / lang / "LC_MESSAGES" / f"{domain}.mo")
+            for directory in config.translation_directories for domain in config.default_domain.split(";")]
+
+
+def compile_catalogue(po: Path, mo: Path, lang: str) -> None:
+    """``po`` → ``mo`` (fuzzy entries left out, as ``pybabel compile`` does), replaced atomically so that a process
+    starting at the same time never reads half a file."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with open(po, "rb") as handle:
+        catalogue = read_po(handle, locale=lang)
+    fd, partial = tempfile.mkstemp(dir=mo.parent, prefix=".messages-", suffix=".mo")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write_mo(handle, catalogue, use_fuzzy=False)
+        os.replace(partial, mo)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+def ensure_catalogues(app) -> None:
+    """Every language needs its compiled catalogue (``.mo``): without it Flask-Babel silently answers in English
+    under ``<html lang="fr">``. Wheels carry them (setup.py compiles them at build time). In development a checkout's
+    ``.mo`` that is missing or older than its ``.po`` is compiled here; in production (``APP_ENV=production``) a
+    missing catalogue stops the start."""
+    production = app.config.get("APP_ENV") == "production"
+    missing = []
+    for lang in app.config.get("LANGUAGES") or SUPPORTED:
+        paths = catalogue_paths(app, lang)
+        if not production:
+            for po, mo in paths:
+                if po.is_file() and (not mo.is_file() or mo.stat().st_mtime < po.stat().st_mtime):
+                    try:
+                        compile_catalogue(po, mo, lang)
+                    except OSError as error:
+                        app.logger.error("Could not compile %s: %s", po, error)
+        if not any(mo.is_file() for _, mo in paths):
+            missing.append(lang)
+    if missing:
+        where = ", ".join(str(directory) for directory in _translation_directories(app))
+        message = (f"No compiled translation catalogue (messages.mo) for {', '.join(missing)} in {where}: pages would "
+                   "be English whatever their language. Install from a wheel (pip install . compiles them) or run "
+                   "`flask --app wsgi translate compile`.")
+        if production:
+            raise RuntimeError(message)
+        app.logger.error(message)
+
+
+def _translation_directories(app) -> list[str]:
+    from flask_babel import get_babel
+
+    return list(get_babel(app).translation_directories)
