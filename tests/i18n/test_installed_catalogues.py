@@ -93,7 +93,8 @@ def test_a_wheel_serves_every_language(tmp_path, translations):
     # The sources as a fresh clone has them: no compiled catalogue, no build output.
     source = tmp_path / "src"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "instance", "tests", "bench", "__pycache__", "*.mo"))
+        ".git", ".venv", "build", "dist", "*.egg-info", "instance", "tests", "bench", "test-output", ".pytest_cache",
+        ".hypothesis", "__pycache__", "*.mo"))
     assert not list(source.rglob("*.mo"))
     # Built as a host or an image would (build isolation: [build-system] requires), installed into its own directory.
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(source))
