@@ -78,9 +78,10 @@ def create_app(config: dict | None = None) -> Flask:
     ext.csrf.init_app(app)
     ext.login_manager.init_app(app)
     ext.limiter.init_app(app)
-    from .services.i18n import select_locale
+    from .services.i18n import ensure_catalogues, select_locale
 
     ext.babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+    ensure_catalogues(app)  # compiled in a checkout when missing or stale; missing in production: no start
 
     from . import models  # noqa: F401  (register the tables)
     from .web import init_web

@@ -4,7 +4,8 @@
 * ``update``   extracts, then merges the template into every ``portal/translations/<lang>/LC_MESSAGES/messages.po``
                (no fuzzy matching: a new or changed English text is an empty msgstr to translate, never a guess).
 * ``init LANG`` starts the catalog of a new language.
-* ``compile``  builds the ``.mo`` files (``scripts/bootstrap.sh`` does it at install time; they are not committed).
+* ``compile``  builds the ``.mo`` files (not committed; the build step in ``setup.py`` and, in development, the app's
+               start compile them too — ``portal/services/i18n.py``).
 * ``check``    prints translated/total per language and exits 1 when a catalog is incomplete, fuzzy or stale.
 
 English is the source language: ``en/…/messages.po`` keeps empty msgstrs (gettext then shows the msgid), so it is
@@ -114,7 +115,7 @@ def init(lang):
 
 @translate_cli.command()
 def compile():  # noqa: A001 - the command's name
-    """Compile every catalog to .mo (done by the install step; .mo files are not committed)."""
+    """Compile every catalog to .mo (the build step and a development start do it too; .mo files are not committed)."""
     _pybabel("compile", "-d", str(TRANSLATIONS), "--statistics")
 
 

@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Set up everything the app and its tests need on a fresh machine: the virtualenv with the project and its test
-# extras, Debian's Chromium and zbar for the browser and QR tests (when run as root, or with sudo), and the
-# compiled translation catalogs. Safe to run again: each step is skipped when already done.
+# Set up what the app needs on a fresh machine: the virtualenv with the project (an editable install, which also
+# compiles the translation catalogs — setup.py). `--test` adds the test extras (pytest, Playwright, schemathesis,
+# hypothesis…); `--with-system` adds Debian's Chromium and zbar for the browser and QR tests (when run as root, or
+# with sudo). Safe to run again: each step is skipped when already done.
+#   scripts/bootstrap.sh                        what `make serve` needs (runtime packages only)
+#   scripts/bootstrap.sh --test --with-system   what `make test` needs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_system=${1:-}
+want_test=""
+want_system=""
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    --with-system) want_system=1 ;;
+    *) echo "bootstrap: unknown option $arg (use --test, --with-system)" >&2; exit 2 ;;
+  esac
+done
 
 apt_install() {
   local missing=()
@@ -24,7 +35,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-if [ "$want_system" = "--with-system" ]; then
+if [ -n "$want_system" ]; then
   apt_install
 fi
 
@@ -34,16 +45,19 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
-if [ ! -e "$stamp" ]; then
-  echo "bootstrap: installing Python packages (pip)"
+# One stamp per kind of install and version of the package's metadata; the test install includes the runtime one.
+version=$(cat pyproject.toml setup.py | sha256sum | cut -c1-16)
+test_stamp=.venv/.installed-test-$version
+runtime_stamp=.venv/.installed-runtime-$version
+if [ -n "$want_test" ]; then
+  spec=".[test]" stamp=$test_stamp kind="runtime and test"
+else
+  spec="." stamp=$runtime_stamp kind="runtime"
+fi
+if [ ! -e "$stamp" ] && [ ! -e "$test_stamp" ]; then
+  echo "bootstrap: installing the $kind Python packages (pip)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q -e "$spec"
   rm -f .venv/.installed-*
   touch "$stamp"
-fi
-
-# Compiled catalogs (.mo) are build output, not committed.
-if ls portal/translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then
-  .venv/bin/pybabel -q compile -d portal/translations  # -q is a global option: before the command
 fi

@@ -3,7 +3,7 @@
 # Extra arguments go to pytest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh --with-system || exit 1
+scripts/bootstrap.sh --test --with-system || exit 1
 export PYTHONDONTWRITEBYTECODE=1
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 status=$?

@@ -1,6 +1,10 @@
 """Locale handling shared by pages, API messages, passes and posters."""
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 from flask import current_app, has_request_context, request, session
 
 SUPPORTED = ("en", "fr", "de", "lb")
@@ -36,9 +40,12 @@ def current_locale() -> str:
 
 
 def select_locale() -> str:
-    """Flask-Babel's locale selector: ?lang= (kept in the session), the user's preference, the page's default
-    (``g.default_locale``: the vendor's locale for staff pages and posters, the card's for customers),
-    Accept-Language, ``g.fallback_locale`` (the vendor's, for API clients), else English."""
+    """Flask-Babel's locale selector, first answer wins:
+
+    1. ``?lang=`` (kept in the session), 2. the choice kept in the session, 3. the signed-in user's preference,
+    4. the page's default (``g.default_locale``: the shop's language on staff pages, the card's on a card's page),
+    5. ``Accept-Language`` by its q-values, 6. ``g.fallback_locale`` (the shop's language on customers' pages
+    without a card and for API clients), 7. English (``BABEL_DEFAULT_LOCALE``). Posters set ``g.force_locale``."""
     if not has_request_context():
         return "en"
     from flask import g
@@ -58,12 +65,77 @@ def select_locale() -> str:
     page_default = getattr(g, "default_locale", None)
     if page_default in SUPPORTED:
         return page_default
-    header = request.headers.get("Accept-Language", "")
-    for part in header.split(","):
-        lang = normalise_locale(part.split(";")[0])
-        if lang:
-            return lang
-    fallback = getattr(g, "fallback_locale", None)  # e.g. the vendor's language for API clients
-    if fallback in SUPPORTED:
+    fallback = getattr(g, "fallback_locale", None)
+    fallback = fallback if fallback in SUPPORTED else None
+    # Our locales and their aliases; the fallback first, so that "*" (any language) means the shop's.
+    offered = ([fallback] if fallback else []) + [code for code in (*SUPPORTED, *ALIASES) if code != fallback]
+    lang = normalise_locale(request.accept_languages.best_match(offered))
+    if lang:
+        return lang
+    if fallback:
         return fallback
     return current_app.config.get("BABEL_DEFAULT_LOCALE", "en")
+
+
+# --- compiled catalogues -----------------------------------------------------------------------------------------
+
+def catalogue_paths(app, lang: str) -> list[tuple[Path, Path]]:
+    """(messages.po, messages.mo) of ``lang`` in each translation directory Flask-Babel reads, in its order."""
+    from flask_babel import get_babel
+
+    config = get_babel(app)
+    return [(Path(directory) / lang / "LC_MESSAGES" / f"{domain}.po",
+             Path(directory) / lang / "LC_MESSAGES" / f"{domain}.mo")
+            for directory in config.translation_directories for domain in config.default_domain.split(";")]
+
+
+def compile_catalogue(po: Path, mo: Path, lang: str) -> None:
+    """``po`` → ``mo`` (fuzzy entries left out, as ``pybabel compile`` does), replaced atomically so that a process
+    starting at the same time never reads half a file."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with open(po, "rb") as handle:
+        catalogue = read_po(handle, locale=lang)
+    fd, partial = tempfile.mkstemp(dir=mo.parent, prefix=".messages-", suffix=".mo")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write_mo(handle, catalogue, use_fuzzy=False)
+        os.replace(partial, mo)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+def ensure_catalogues(app) -> None:
+    """Every language needs its compiled catalogue (``.mo``): without it Flask-Babel silently answers in English
+    under ``<html lang="fr">``. Wheels carry them (setup.py compiles them at build time). In development a checkout's
+    ``.mo`` that is missing or older than its ``.po`` is compiled here; in production (``APP_ENV=production``) a
+    missing catalogue stops the start."""
+    production = app.config.get("APP_ENV") == "production"
+    missing = []
+    for lang in app.config.get("LANGUAGES") or SUPPORTED:
+        paths = catalogue_paths(app, lang)
+        if not production:
+            for po, mo in paths:
+                if po.is_file() and (not mo.is_file() or mo.stat().st_mtime < po.stat().st_mtime):
+                    try:
+                        compile_catalogue(po, mo, lang)
+                    except OSError as error:
+                        app.logger.error("Could not compile %s: %s", po, error)
+        if not any(mo.is_file() for _, mo in paths):
+            missing.append(lang)
+    if missing:
+        where = ", ".join(str(directory) for directory in _translation_directories(app))
+        message = (f"No compiled translation catalogue (messages.mo) for {', '.join(missing)} in {where}: pages would "
+                   "be English whatever their language. Install from a wheel (pip install . compiles them) or run "
+                   "`flask --app wsgi translate compile`.")
+        if production:
+            raise RuntimeError(message)
+        app.logger.error(message)
+
+
+def _translation_directories(app) -> list[str]:
+    from flask_babel import get_babel
+
+    return list(get_babel(app).translation_directories)

@@ -126,7 +126,7 @@ program_enrol_limit = limiter.shared_limit(lambda: current_app.config["ENROLL_PR
 @program_enrol_limit
 def enroll(slug):
     program = programs.get_program_by_slug(slug)
-    g.default_locale = program.vendor.locale
+    g.fallback_locale = program.vendor.locale  # after the visitor's own choice and Accept-Language
     refresh()
     form = EnrollForm()
     errors: dict[str, list] = {}
@@ -204,7 +204,8 @@ def program_logo(slug):
 
 def _card(token: str):
     card = cards.get_card_by_token(token)
-    g.default_locale = card.locale
+    g.default_locale = card.locale  # before Accept-Language: the language the customer chose for the card
+    g.fallback_locale = card.program.vendor.locale
     refresh()
     return card
 
@@ -319,7 +320,7 @@ def card_replace(token):
 @bp.get("/p/<slug>/deleted")
 def erased(slug):
     program = programs.get_program_by_slug(slug)
-    g.default_locale = program.vendor.locale
+    g.fallback_locale = program.vendor.locale
     refresh()
     return _no_store(render("public/deleted.html", None, program=program))
 

@@ -21,7 +21,8 @@ STAFF_ENDPOINTS = {"vendor.tablet", "vendor.tablet_search", "vendor.tablet_card"
 def reset_request_globals() -> None:
     """Forget per-request choices. (Flask reuses an already pushed application context — as the test suite's
     ``app`` fixture does — so ``g`` can outlive a request there.)"""
-    for name in ("vendor", "default_locale", "user_locale", "force_locale", "_login_user", "csrf_token", "unit_checks"):
+    for name in ("vendor", "default_locale", "fallback_locale", "user_locale", "force_locale", "_login_user",
+                 "csrf_token", "unit_checks"):
         g.pop(name, None)
     babel = getattr(g, "_flask_babel", None)  # the locale chosen for the previous request, not the catalogs
     if babel is not None and hasattr(babel, "babel_locale"):
