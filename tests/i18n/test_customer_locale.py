@@ -52,6 +52,12 @@ def test_enrolment_falls_back_to_the_shops_language(factories, client, header):
     assert html_lang(client.get(f"/p/{program.slug}", headers={"Accept-Language": header})) == "lb"
 
 
+def test_lost_card_page_follows_the_browser_then_the_shop(factories, client):
+    program = _shop(factories, "fr")
+    assert html_lang(client.get(f"/p/{program.slug}/lost", headers={"Accept-Language": "de-LU,de;q=0.9"})) == "de"
+    assert html_lang(client.get(f"/p/{program.slug}/lost", headers={"Accept-Language": "es"})) == "fr"
+
+
 def test_enrolment_query_beats_the_browser_and_is_kept_in_the_session(factories, client):
     program = _shop(factories, "fr")
     assert html_lang(client.get(f"/p/{program.slug}?lang=lu", headers={"Accept-Language": "de"})) == "lb"

@@ -345,7 +345,7 @@ def _address_key() -> str:
 def lost_card(slug):
     """Ask for a sign-in link by email. The answer is the same whether or not the address has a card here."""
     program = programs.get_program_by_slug(slug)
-    g.default_locale = program.vendor.locale
+    g.fallback_locale = program.vendor.locale  # after the visitor's own choice and Accept-Language
     refresh()
     form = LostCardForm()
     errors: dict[str, list] = {}
