@@ -216,8 +216,7 @@ def pass_json(card: LoyaltyCard) -> dict:
         "backgroundColor": images.css_rgb(program.background_color),
         "labelColor": images.css_rgb(program.label_color, (207, 227, 245)),
         "sharingProhibited": True,
-        "barcodes": [barcode],
-        "barcode": barcode,  # iOS < 9
+        "barcodes": [barcode],  # no singular "barcode": deprecated since iOS 9, rejected by pass validators
         "storeCard": store_card,
     }
 
