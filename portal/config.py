@@ -51,6 +51,7 @@ def default_config(instance_path: str) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_RATE_LIMIT": "10 per minute",
         "ENROLL_RATE_LIMIT": "20 per hour",
+        "APPLE_LOG_RATE_LIMIT": "20 per minute",  # Wallet's unauthenticated POST …/apple/v1/log
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -277,6 +277,37 @@ def test_device_log_endpoint(client, caplog, monkeypatch):
     assert client.post(f"{A}/log", data="garbage").status_code == 200
 
 
+def _device_log_records(caplog):
+    return [rec.getMessage() for rec in caplog.records if rec.name == "portal.wallet.apple_devices"]
+
+
+def test_device_log_escapes_control_characters_and_caps_what_it_writes(client, caplog, monkeypatch):
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("portal.wallet.apple_devices"), "disabled", False)
+    forged = ("error\r2026-01-01 INFO portal: admin logged in\n\x1b[31mred\x1b[0m\u2028next\u202eevil\x85\x00"
+              "\tend")
+    r = client.post(f"{A}/log", json={"logs": [forged, "x" * 5000] + [f"msg {i}" for i in range(200)]})
+    assert r.status_code == 200
+    lines = _device_log_records(caplog)
+    assert 1 <= len(lines) <= 20
+    first = lines[0]
+    assert not any(ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0 or ch in "\u2028\u202e" for ch in first)
+    assert "\\x0d2026-01-01 INFO portal: admin logged in\\x0a\\x1b[31mred\\x1b[0m\\u2028next\\u202eevil" in first
+    assert "x" * 500 in lines[1] and "x" * 501 not in lines[1] and len(lines[1]) < 600
+
+
+@pytest.mark.parametrize("app_config", [{"RATELIMIT_ENABLED": True, "APPLE_LOG_RATE_LIMIT": "3 per minute"}],
+                         indirect=True)
+def test_device_log_is_rate_limited(client, caplog, monkeypatch):
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("portal.wallet.apple_devices"), "disabled", False)
+    codes = [client.post(f"{A}/log", json={"logs": [f"message {i}"]}).status_code for i in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    assert len(_device_log_records(caplog)) == 3
+
+
 def test_gone_token_removes_the_registration(client, shop, app, apns):
     card = shop.stamp_card
     _register(client, card, PUSH_TOKENS[0], device="old-phone")
