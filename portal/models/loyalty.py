@@ -61,6 +61,18 @@ class LoyaltyProgram(TimestampMixin, Model):
         return self.type == "stamps"
 
 
+class ProgramSlug(Model):
+    """Every slug a program ever had (its current one included), so a slug printed on a poster stays with its
+    program: the primary key makes each slug the platform's only. Written by a trigger on ``loyalty_programs``
+    (migration ``sec03_public``) whenever a program is created or its slug changes, never by the application."""
+
+    __tablename__ = "loyalty_program_slugs"
+
+    slug: Mapped[str] = mapped_column(String(80), primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"), nullable=False,
+                                            index=True)
+
+
 class LoyaltyReward(TimestampMixin, Model):
     """An entry of a points program's rewards catalog."""
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import LoyaltyProgram, LoyaltyReward
+from ..models import LoyaltyProgram, LoyaltyReward, ProgramSlug
 from .actor import Actor
 from .errors import NotFound, ProgramInactive, ValidationError
 from .validation import SLUG_RE, Fields, slugify
@@ -18,16 +19,32 @@ RULE_LIMITS = {
     "pin_lockout_minutes": (1, 24 * 60),
 }
 MAX_REWARDS = 50
+SLUG_TAKEN = _l("This address is already taken.")
 
 
-def _unique_slug(base: str, exclude_id: int | None = None) -> str:
+def _slug_owner(slug: str) -> int | None:
+    """The program that has or ever had ``slug`` (``loyalty_program_slugs``: a slug stays with its program)."""
+    return db.session.scalar(select(ProgramSlug.program_id).where(ProgramSlug.slug == slug))
+
+
+def _unique_slug(base: str) -> str:
     slug, n = base, 2
-    while True:
-        existing = db.session.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.slug == slug))
-        if existing is None or existing == exclude_id:
-            return slug
+    while _slug_owner(slug) is not None:
         slug = f"{base[:70]}-{n}"
         n += 1
+    return slug
+
+
+def _flush_claiming(slug: str, program: LoyaltyProgram) -> None:
+    """Flush a new or changed slug. The trigger of ``loyalty_program_slugs`` refuses a slug another program has
+    or had; when another request claimed it since we looked, that is the same "taken" as looking first."""
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        if _slug_owner(slug) not in (None, program.id):
+            raise ValidationError(fields={"slug": [SLUG_TAKEN]}) from None
+        raise
 
 
 def _parse_rewards(f: Fields) -> list[dict] | None:
@@ -137,13 +154,13 @@ def create_program(actor: Actor, data: dict) -> LoyaltyProgram:
         f.error("rewards", _l("Add at least one reward to the catalog."))
     f.done()
     if slug_in:
-        if db.session.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.slug == slug_in)) is not None:
-            raise ValidationError(fields={"slug": [_l("This address is already taken.")]})
+        if _slug_owner(slug_in) is not None:
+            raise ValidationError(fields={"slug": [SLUG_TAKEN]})
         program.slug = slug_in
     else:
         program.slug = _unique_slug(slugify(program.name))
     db.session.add(program)
-    db.session.flush()
+    _flush_claiming(program.slug, program)
     if rewards:
         _sync_rewards(program, rewards)
         db.session.flush()
@@ -163,9 +180,12 @@ def update_program(actor: Actor, program_id: int, data: dict) -> LoyaltyProgram:
         f.error("rewards", _l("Add at least one reward to the catalog."))
     f.done()
     if slug_in and slug_in != program.slug:
-        if _unique_slug(slug_in, exclude_id=program.id) != slug_in:
-            raise ValidationError(fields={"slug": [_l("This address is already taken.")]})
+        # The old slug stays this program's (its posters keep working); a slug another program has or ever had
+        # is taken, while this program may go back to one of its own.
+        if _slug_owner(slug_in) not in (None, program.id):
+            raise ValidationError(fields={"slug": [SLUG_TAKEN]})
         program.slug = slug_in
+        _flush_claiming(slug_in, program)
     if rewards is not None:
         _sync_rewards(program, rewards)
     db.session.flush()
@@ -196,7 +216,10 @@ def get_program(actor: Actor, program_id: int, *, for_update: bool = False) -> L
 
 
 def get_program_by_slug(slug: str) -> LoyaltyProgram:
-    program = db.session.scalar(select(LoyaltyProgram).where(LoyaltyProgram.slug == slug))
+    """The program whose slug is or ever was ``slug`` (a renamed program's posters still reach it): callers
+    that show an address compare ``program.slug`` with what they were given and redirect to the current one."""
+    program = db.session.scalar(select(LoyaltyProgram).join(ProgramSlug, ProgramSlug.program_id == LoyaltyProgram.id)
+                                .where(ProgramSlug.slug == slug))
     if program is None or not program.vendor.active:
         raise NotFound()
     return program

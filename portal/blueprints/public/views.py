@@ -105,6 +105,9 @@ def _no_store(response: Response) -> Response:
 @limiter.limit(lambda: current_app.config["ENROLL_RATE_LIMIT"], methods=["POST"])
 def enroll(slug):
     program = programs.get_program_by_slug(slug)
+    if program.slug != slug and request.method == "GET":
+        # A renamed program's old poster: on to its current address (302, not 301: the slug may come back).
+        return redirect(url_for("public.enroll", slug=program.slug, **request.args.to_dict()), 302)
     g.default_locale = program.vendor.locale
     refresh()
     form = EnrollForm()
