@@ -10,6 +10,7 @@ from ..models import LoyaltyProgram, LoyaltyReward, ProgramSlug
 from .actor import Actor
 from .errors import NotFound, ProgramInactive, ValidationError
 from .validation import SLUG_RE, Fields, slugify
+from .wallet import images
 
 RULE_LIMITS = {
     "stamps_required": (1, 100),
@@ -193,10 +194,22 @@ def update_program(actor: Actor, program_id: int, data: dict) -> LoyaltyProgram:
 
 
 def set_logo(actor: Actor, program_id: int, png: bytes | None) -> LoyaltyProgram:
+    """Store (or with None remove) the program's logo: its declared size is checked before it is decoded, and
+    what is stored is re-encoded (``images.normalise_logo``)."""
     program = get_program(actor, program_id)
     if png is not None:
-        if not png.startswith(b"\x89PNG\r\n\x1a\n") or len(png) > 512 * 1024:
-            raise ValidationError(fields={"logo": [_l("Upload a PNG image of at most 512 KB.")]})
+        try:
+            png = images.normalise_logo(png)
+        except images.LogoError as error:
+            if error.reason == "too_large":
+                message = _l("This image is %(width)s × %(height)s pixels: a logo may have at most %(max)s "
+                             "pixels on a side.", width=error.size[0], height=error.size[1],
+                             max=images.MAX_LOGO_SIDE)
+            elif error.reason == "unreadable":
+                message = _l("This PNG image could not be read. Please save it again and upload it.")
+            else:
+                message = _l("Upload a PNG image of at most 512 KB.")
+            raise ValidationError(fields={"logo": [message]}) from None
     program.logo_png = png
     db.session.flush()
     return program

@@ -99,11 +99,21 @@ def test_pkpass_is_a_signed_localised_store_card(client, shop, pki, tmp_path):
 
 
 def test_points_pass_and_a_custom_logo(client, shop):
+    from PIL import Image
+
+    from portal.services import programs
+    from portal.services.accounts import actor_for_user
+    from portal.services.wallet import images
+
     program = shop.points
-    program.logo_png = b"\x89PNG\r\n\x1a\n-custom-logo"
+    upload = images.encode_png_rgba(1200, 400, [bytes((10, 120, 40, 255)) * 1200] * 400)
+    programs.set_logo(actor_for_user(shop.vendor.owner), program.id, upload)
     db.session.commit()
     files = unzip(client.get(f"/c/{shop.points_card.public_token}/pass.pkpass").data)
-    assert files["logo.png"] == files["logo@2x.png"] == b"\x89PNG\r\n\x1a\n-custom-logo"
+    # Re-encoded to Wallet's logo area (160 × 50 pt) at each scale.
+    for name, size in (("logo.png", (150, 50)), ("logo@2x.png", (300, 100)), ("logo@3x.png", (450, 150))):
+        with Image.open(io.BytesIO(files[name])) as image:
+            assert image.size == size and image.getpixel((5, 5)) == (10, 120, 40, 255), name
     p = json.loads(files["pass.json"])
     assert p["storeCard"]["primaryFields"][0]["key"] == "points"
     assert "Croissant" in json.dumps(p["storeCard"]["backFields"])

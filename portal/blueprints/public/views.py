@@ -174,8 +174,8 @@ def program_theme(slug):
 def program_logo(slug):
     """The program's logo (or the generated stamp) for Google Wallet's class and the page header."""
     program = programs.get_program_by_slug(slug)
-    body = bytes(program.logo_png) if program.logo_png else images.google_logo(program.background_color,
-                                                                                program.foreground_color)
+    body = images.safe_logo(program.logo_png) or images.google_logo(program.background_color,
+                                                                     program.foreground_color)
     response = Response(body, mimetype="image/png")
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response

@@ -10,6 +10,7 @@ from ...services import programs as program_service
 from ...services import stats
 from ...services.errors import ValidationError
 from ...services.programs import RULE_LIMITS
+from ...services.wallet import images
 from ...web import is_htmx, render
 from . import bp
 from .helpers import actor, handle_refusal
@@ -209,9 +210,10 @@ def program_logo_upload(program_id):
 @bp.get("/programs/<int:program_id>/logo.png")
 def program_logo(program_id):
     program = program_service.get_program(actor(), program_id)
-    if not program.logo_png:
+    logo = images.safe_logo(program.logo_png)
+    if logo is None:
         abort(404)
-    response = Response(program.logo_png, mimetype="image/png")
+    response = Response(logo, mimetype="image/png")
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
 
