@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import LoyaltyProgram, LoyaltyReward, ProgramSlug
+from . import clock, wallet_outbox
 from .actor import Actor
 from .errors import NotFound, ProgramInactive, ValidationError
 from .validation import SLUG_RE, Fields, slugify
@@ -20,6 +21,8 @@ RULE_LIMITS = {
     "pin_lockout_minutes": (1, 24 * 60),
 }
 MAX_REWARDS = 50
+#: What of a program its wallet passes show (with its rewards catalog and its logo): a change is sent to every card.
+DESIGN_FIELDS = ("name", "reward_text", "stamps_required", "background_color", "foreground_color", "label_color")
 SLUG_TAKEN = _l("This address is already taken.")
 
 
@@ -168,8 +171,23 @@ def create_program(actor: Actor, data: dict) -> LoyaltyProgram:
     return program
 
 
+def _design(program: LoyaltyProgram) -> tuple:
+    return (tuple(getattr(program, name) for name in DESIGN_FIELDS),
+            tuple((r.id, r.name, r.points_cost, r.active) for r in program.rewards))
+
+
+def _design_changed(program: LoyaltyProgram) -> None:
+    """The passes in wallets show the program: queue an update of every card (coalesced), in this transaction.
+    ``updated_at`` is set even when only a reward (its own row) changed: it is the passes' Last-Modified and what
+    Apple's "which passes changed" compares."""
+    program.updated_at = clock.now()
+    db.session.flush()
+    wallet_outbox.enqueue_program(program.id, "design")
+
+
 def update_program(actor: Actor, program_id: int, data: dict) -> LoyaltyProgram:
     program = get_program(actor, program_id)
+    design_before = _design(program)
     f = Fields(data)
     if "type" in f.data and f.data["type"] != program.type:
         f.error("type", _l("The type of a program cannot change."))
@@ -190,6 +208,8 @@ def update_program(actor: Actor, program_id: int, data: dict) -> LoyaltyProgram:
     if rewards is not None:
         _sync_rewards(program, rewards)
     db.session.flush()
+    if _design(program) != design_before:
+        _design_changed(program)
     return program
 
 
@@ -210,8 +230,11 @@ def set_logo(actor: Actor, program_id: int, png: bytes | None) -> LoyaltyProgram
             else:
                 message = _l("Upload a PNG image of at most 512 KB.")
             raise ValidationError(fields={"logo": [message]}) from None
+    changed = (bytes(program.logo_png) if program.logo_png is not None else None) != png
     program.logo_png = png
     db.session.flush()
+    if changed:
+        _design_changed(program)
     return program
 
 
