@@ -29,6 +29,9 @@ def test_old_poster_address_redirects_to_the_renamed_program(client, shop, renam
     assert r.headers["Location"].endswith(f"/p/{new}?lang=fr")
     page = client.get(r.headers["Location"])
     assert page.status_code == 200 and "Coffee card" in page.get_data(as_text=True)
+    # The query is carried over as it is, never read as url_for's own arguments.
+    r = client.get(f"/p/{old}?slug=x&_external=1&_scheme=javascript")
+    assert r.status_code == 302 and r.headers["Location"] == f"/p/{new}?slug=x&_external=1&_scheme=javascript"
 
 
 def test_public_api_resolves_the_old_slug(client, shop, renamed):

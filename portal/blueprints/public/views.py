@@ -107,7 +107,8 @@ def enroll(slug):
     program = programs.get_program_by_slug(slug)
     if program.slug != slug and request.method == "GET":
         # A renamed program's old poster: on to its current address (302, not 301: the slug may come back).
-        return redirect(url_for("public.enroll", slug=program.slug, **request.args.to_dict()), 302)
+        query = request.query_string.decode("latin-1")
+        return redirect(url_for("public.enroll", slug=program.slug) + (f"?{query}" if query else ""), 302)
     g.default_locale = program.vendor.locale
     refresh()
     form = EnrollForm()

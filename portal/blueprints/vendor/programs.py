@@ -85,7 +85,8 @@ def _form_page(values, errors, program=None, status=200, feedback_only=False):
     template = "vendor/_program_feedback.html" if partial else "vendor/program_form.html"
     return render(template, None if partial else "form", status=status, values=values, errors=errors,
                   program=program, rewards=_rows_for_form(values), card=preview(values, program),
-                  limits=RULE_LIMITS, field_names=[n for n in PROGRAM_TEXT_FIELDS if n in request.form])
+                  limits=RULE_LIMITS, field_names=[n for n in PROGRAM_TEXT_FIELDS if n in request.form],
+                  logo_max_side=images.MAX_LOGO_SIDE)
 
 
 def _with_row_errors(errors: dict) -> dict:
