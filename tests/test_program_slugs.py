@@ -74,3 +74,38 @@ def test_a_program_may_go_back_to_its_own_old_slug(client, shop, renamed):
     assert client.get(f"/p/{old}").status_code == 200
     r = client.get(f"/p/{new}")
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/p/{old}")
+
+
+def test_shops_racing_for_one_slug_one_gets_it_the_others_a_form_error(shop, factories, live_server):
+    """Through the real server with threads: whoever commits first owns the slug; the others get 422, never a 500
+    (on PostgreSQL the loser's trigger insert waits for the winner, then its unique violation is the same refusal)."""
+    import threading
+
+    import httpx
+
+    n = 6
+    contenders = []
+    for i in range(n):
+        vendor = factories.vendor(f"Racer {i}")
+        contenders.append((factories.program(vendor, name=f"Racer {i}").id, factories.api_key(vendor)))
+    db.session.rollback()
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def rename(i):
+        program_id, key = contenders[i]
+        with httpx.Client(timeout=60) as http:
+            barrier.wait()
+            results[i] = http.patch(f"{live_server.url}{V}/programs/{program_id}", json={"slug": "the-good-slug"},
+                                    headers={"Authorization": f"Bearer {key}"})
+
+    threads = [threading.Thread(target=rename, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200] + [422] * (n - 1), [r.text for r in results]
+    winner = next(i for i, r in enumerate(results) if r.status_code == 200)
+    db.session.rollback()
+    assert db.session.get(LoyaltyProgram, contenders[winner][0]).slug == "the-good-slug"
