@@ -185,7 +185,9 @@ def _design_changed(program: LoyaltyProgram) -> None:
     wallet_outbox.enqueue_program(program.id, "design")
 
 
-def update_program(actor: Actor, program_id: int, data: dict) -> LoyaltyProgram:
+def update_program(actor: Actor, program_id: int, data: dict, *, validate_only: bool = False) -> LoyaltyProgram:
+    """Apply ``data`` to the program. ``validate_only``: the caller rolls back (inline validation), so the wallet
+    updates of a design change are not queued just to be thrown away."""
     program = get_program(actor, program_id)
     design_before = _design(program)
     f = Fields(data)
@@ -208,7 +210,7 @@ def update_program(actor: Actor, program_id: int, data: dict) -> LoyaltyProgram:
     if rewards is not None:
         _sync_rewards(program, rewards)
     db.session.flush()
-    if _design(program) != design_before:
+    if _design(program) != design_before and not validate_only:
         _design_changed(program)
     return program
 

@@ -156,7 +156,7 @@ def program_validate(program_id=None):
             program_service.create_program(actor(), program_data(request.form, creating=True))
         else:
             data = program_data(request.form, creating=False, program_type=program.type)
-            program_service.update_program(actor(), program.id, data)
+            program_service.update_program(actor(), program.id, data, validate_only=True)
     except ValidationError as error:
         errors = handle_refusal(error)["fields"]
     db.session.rollback()  # validation only: never keep anything
