@@ -39,11 +39,15 @@ def _unique_slug(base: str) -> str:
     return slug
 
 
-def _flush_claiming(slug: str, program: LoyaltyProgram) -> None:
-    """Flush a new or changed slug. The trigger of ``loyalty_program_slugs`` refuses a slug another program has
-    or had; when another request claimed it since we looked, that is the same "taken" as looking first."""
+def _claim_slug(program: LoyaltyProgram, slug: str) -> None:
+    """Give ``program`` (new or not) ``slug`` and flush it in a savepoint. The unique slug and the trigger of
+    ``loyalty_program_slugs`` refuse a slug another program has or had; when another request took it since we
+    looked, that is the same "taken" as looking first (the savepoint keeps the transaction usable)."""
+    db.session.flush()  # everything else first: begin_nested() would flush it outside the savepoint
     try:
         with db.session.begin_nested():
+            program.slug = slug
+            db.session.add(program)
             db.session.flush()
     except IntegrityError:
         if _slug_owner(slug) not in (None, program.id):
@@ -157,14 +161,9 @@ def create_program(actor: Actor, data: dict) -> LoyaltyProgram:
     if ptype == "points" and not rewards:
         f.error("rewards", _l("Add at least one reward to the catalog."))
     f.done()
-    if slug_in:
-        if _slug_owner(slug_in) is not None:
-            raise ValidationError(fields={"slug": [SLUG_TAKEN]})
-        program.slug = slug_in
-    else:
-        program.slug = _unique_slug(slugify(program.name))
-    db.session.add(program)
-    _flush_claiming(program.slug, program)
+    if slug_in and _slug_owner(slug_in) is not None:
+        raise ValidationError(fields={"slug": [SLUG_TAKEN]})
+    _claim_slug(program, slug_in or _unique_slug(slugify(program.name)))
     if rewards:
         _sync_rewards(program, rewards)
         db.session.flush()
@@ -205,8 +204,7 @@ def update_program(actor: Actor, program_id: int, data: dict, *, validate_only: 
         # is taken, while this program may go back to one of its own.
         if _slug_owner(slug_in) not in (None, program.id):
             raise ValidationError(fields={"slug": [SLUG_TAKEN]})
-        program.slug = slug_in
-        _flush_claiming(slug_in, program)
+        _claim_slug(program, slug_in)
     if rewards is not None:
         _sync_rewards(program, rewards)
     db.session.flush()
