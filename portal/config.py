@@ -60,6 +60,7 @@ def default_config(instance_path: str) -> dict:
         # "Lost your card?" requests per IP, and per email address asked about.
         "RECOVER_RATE_LIMIT": "10 per hour",
         "RECOVER_ADDRESS_RATE_LIMIT": "3 per hour",
+        "APPLE_LOG_RATE_LIMIT": "20 per minute",  # Wallet's unauthenticated POST …/apple/v1/log
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,12 +1,12 @@
 from .accounts import ROLES, ApiKey, User, Vendor
 from .loyalty import (PROGRAM_TYPES, TRANSACTION_TYPES, AppleDeviceRegistration, IdempotencyRecord,
                       LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction, LoyaltyTransactionNote,
-                      PinLockout, Refusal, RetiredCard, StaffPin, WalletOutbox)
+                      PinLockout, ProgramSlug, Refusal, RetiredCard, StaffPin, WalletOutbox)
 from .mail import EnrolFormNonce, MailOutbox, SignInLink
 
 __all__ = [
     "ROLES", "ApiKey", "User", "Vendor", "PROGRAM_TYPES", "TRANSACTION_TYPES", "AppleDeviceRegistration",
     "IdempotencyRecord", "LoyaltyCard", "LoyaltyProgram", "LoyaltyReward", "LoyaltyTransaction",
-    "LoyaltyTransactionNote", "PinLockout", "Refusal", "RetiredCard", "StaffPin", "WalletOutbox",
+    "LoyaltyTransactionNote", "PinLockout", "ProgramSlug", "Refusal", "RetiredCard", "StaffPin", "WalletOutbox",
     "EnrolFormNonce", "MailOutbox", "SignInLink",
 ]

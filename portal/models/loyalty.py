@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import UTCDateTime
@@ -59,6 +59,18 @@ class LoyaltyProgram(TimestampMixin, Model):
     @property
     def is_stamps(self) -> bool:
         return self.type == "stamps"
+
+
+class ProgramSlug(Model):
+    """Every slug a program ever had (its current one included), so a slug printed on a poster stays with its
+    program: the primary key makes each slug the platform's only. Written by a trigger on ``loyalty_programs``
+    (migration ``sec03_public``) whenever a program is created or its slug changes, never by the application."""
+
+    __tablename__ = "loyalty_program_slugs"
+
+    slug: Mapped[str] = mapped_column(String(80), primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id", ondelete="CASCADE"), nullable=False,
+                                            index=True)
 
 
 class LoyaltyReward(TimestampMixin, Model):
@@ -268,7 +280,16 @@ class WalletOutbox(Model):
     """A pending wallet update, written in the same transaction as the balance change it announces."""
 
     __tablename__ = "wallet_outbox"
-    __table_args__ = (Index("ix_wallet_outbox_pending", "delivered_at", "available_at"),)
+    __table_args__ = (
+        Index("ix_wallet_outbox_pending", "delivered_at", "available_at"),
+        # Only the rows waiting (migration sec03_public): the worker's claim walks them in order, and "does this
+        # card have a row waiting or in flight" (the claim, a design change's coalescing) looks at them alone,
+        # however many delivered rows a card has — 10 000 waiting rows after a design change stay cheap.
+        Index("ix_wallet_outbox_due", "available_at", "id", postgresql_where=text("delivered_at IS NULL"),
+              sqlite_where=text("delivered_at IS NULL")),
+        Index("ix_wallet_outbox_card_waiting", "card_id", postgresql_where=text("delivered_at IS NULL"),
+              sqlite_where=text("delivered_at IS NULL")),
+    )
 
     id: Mapped[int] = pk()
     card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id", ondelete="CASCADE"), nullable=False,

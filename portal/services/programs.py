@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import LoyaltyProgram, LoyaltyReward
+from ..models import LoyaltyProgram, LoyaltyReward, ProgramSlug
+from . import clock, wallet_outbox
 from .actor import Actor
 from .errors import NotFound, ProgramInactive, ValidationError
 from .validation import SLUG_RE, Fields, slugify
+from .wallet import images
 
 RULE_LIMITS = {
     "stamps_required": (1, 100),
@@ -18,16 +21,38 @@ RULE_LIMITS = {
     "pin_lockout_minutes": (1, 24 * 60),
 }
 MAX_REWARDS = 50
+#: What of a program its wallet passes show (with its rewards catalog and its logo): a change is sent to every card.
+DESIGN_FIELDS = ("name", "reward_text", "stamps_required", "background_color", "foreground_color", "label_color")
+SLUG_TAKEN = _l("This address is already taken.")
 
 
-def _unique_slug(base: str, exclude_id: int | None = None) -> str:
+def _slug_owner(slug: str) -> int | None:
+    """The program that has or ever had ``slug`` (``loyalty_program_slugs``: a slug stays with its program)."""
+    return db.session.scalar(select(ProgramSlug.program_id).where(ProgramSlug.slug == slug))
+
+
+def _unique_slug(base: str) -> str:
     slug, n = base, 2
-    while True:
-        existing = db.session.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.slug == slug))
-        if existing is None or existing == exclude_id:
-            return slug
+    while _slug_owner(slug) is not None:
         slug = f"{base[:70]}-{n}"
         n += 1
+    return slug
+
+
+def _claim_slug(program: LoyaltyProgram, slug: str) -> None:
+    """Give ``program`` (new or not) ``slug`` and flush it in a savepoint. The unique slug and the trigger of
+    ``loyalty_program_slugs`` refuse a slug another program has or had; when another request took it since we
+    looked, that is the same "taken" as looking first (the savepoint keeps the transaction usable)."""
+    db.session.flush()  # everything else first: begin_nested() would flush it outside the savepoint
+    try:
+        with db.session.begin_nested():
+            program.slug = slug
+            db.session.add(program)
+            db.session.flush()
+    except IntegrityError:
+        if _slug_owner(slug) not in (None, program.id):
+            raise ValidationError(fields={"slug": [SLUG_TAKEN]}) from None
+        raise
 
 
 def _parse_rewards(f: Fields) -> list[dict] | None:
@@ -136,22 +161,34 @@ def create_program(actor: Actor, data: dict) -> LoyaltyProgram:
     if ptype == "points" and not rewards:
         f.error("rewards", _l("Add at least one reward to the catalog."))
     f.done()
-    if slug_in:
-        if db.session.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.slug == slug_in)) is not None:
-            raise ValidationError(fields={"slug": [_l("This address is already taken.")]})
-        program.slug = slug_in
-    else:
-        program.slug = _unique_slug(slugify(program.name))
-    db.session.add(program)
-    db.session.flush()
+    if slug_in and _slug_owner(slug_in) is not None:
+        raise ValidationError(fields={"slug": [SLUG_TAKEN]})
+    _claim_slug(program, slug_in or _unique_slug(slugify(program.name)))
     if rewards:
         _sync_rewards(program, rewards)
         db.session.flush()
     return program
 
 
-def update_program(actor: Actor, program_id: int, data: dict) -> LoyaltyProgram:
+def _design(program: LoyaltyProgram) -> tuple:
+    return (tuple(getattr(program, name) for name in DESIGN_FIELDS),
+            tuple((r.id, r.name, r.points_cost, r.active) for r in program.rewards))
+
+
+def _design_changed(program: LoyaltyProgram) -> None:
+    """The passes in wallets show the program: queue an update of every card (coalesced), in this transaction.
+    ``updated_at`` is set even when only a reward (its own row) changed: it is the passes' Last-Modified and what
+    Apple's "which passes changed" compares."""
+    program.updated_at = clock.now()
+    db.session.flush()
+    wallet_outbox.enqueue_program(program.id, "design")
+
+
+def update_program(actor: Actor, program_id: int, data: dict, *, validate_only: bool = False) -> LoyaltyProgram:
+    """Apply ``data`` to the program. ``validate_only``: the caller rolls back (inline validation), so the wallet
+    updates of a design change are not queued just to be thrown away."""
     program = get_program(actor, program_id)
+    design_before = _design(program)
     f = Fields(data)
     if "type" in f.data and f.data["type"] != program.type:
         f.error("type", _l("The type of a program cannot change."))
@@ -163,22 +200,41 @@ def update_program(actor: Actor, program_id: int, data: dict) -> LoyaltyProgram:
         f.error("rewards", _l("Add at least one reward to the catalog."))
     f.done()
     if slug_in and slug_in != program.slug:
-        if _unique_slug(slug_in, exclude_id=program.id) != slug_in:
-            raise ValidationError(fields={"slug": [_l("This address is already taken.")]})
-        program.slug = slug_in
+        # The old slug stays this program's (its posters keep working); a slug another program has or ever had
+        # is taken, while this program may go back to one of its own.
+        if _slug_owner(slug_in) not in (None, program.id):
+            raise ValidationError(fields={"slug": [SLUG_TAKEN]})
+        _claim_slug(program, slug_in)
     if rewards is not None:
         _sync_rewards(program, rewards)
     db.session.flush()
+    if _design(program) != design_before and not validate_only:
+        _design_changed(program)
     return program
 
 
 def set_logo(actor: Actor, program_id: int, png: bytes | None) -> LoyaltyProgram:
+    """Store (or with None remove) the program's logo: its declared size is checked before it is decoded, and
+    what is stored is re-encoded (``images.normalise_logo``)."""
     program = get_program(actor, program_id)
     if png is not None:
-        if not png.startswith(b"\x89PNG\r\n\x1a\n") or len(png) > 512 * 1024:
-            raise ValidationError(fields={"logo": [_l("Upload a PNG image of at most 512 KB.")]})
+        try:
+            png = images.normalise_logo(png)
+        except images.LogoError as error:
+            if error.reason == "too_large":
+                message = _l("This image is %(width)s × %(height)s pixels: a logo may have at most %(max)s "
+                             "pixels on a side.", width=error.size[0], height=error.size[1],
+                             max=images.MAX_LOGO_SIDE)
+            elif error.reason == "unreadable":
+                message = _l("This PNG image could not be read. Please save it again and upload it.")
+            else:
+                message = _l("Upload a PNG image of at most 512 KB.")
+            raise ValidationError(fields={"logo": [message]}) from None
+    changed = (bytes(program.logo_png) if program.logo_png is not None else None) != png
     program.logo_png = png
     db.session.flush()
+    if changed:
+        _design_changed(program)
     return program
 
 
@@ -196,7 +252,10 @@ def get_program(actor: Actor, program_id: int, *, for_update: bool = False) -> L
 
 
 def get_program_by_slug(slug: str) -> LoyaltyProgram:
-    program = db.session.scalar(select(LoyaltyProgram).where(LoyaltyProgram.slug == slug))
+    """The program whose slug is or ever was ``slug`` (a renamed program's posters still reach it): callers
+    that show an address compare ``program.slug`` with what they were given and redirect to the current one."""
+    program = db.session.scalar(select(LoyaltyProgram).join(ProgramSlug, ProgramSlug.program_id == LoyaltyProgram.id)
+                                .where(ProgramSlug.slug == slug))
     if program is None or not program.vendor.active:
         raise NotFound()
     return program

@@ -63,10 +63,11 @@ def test_pkpass_is_a_signed_localised_store_card(client, shop, pki, tmp_path):
     assert p["authenticationToken"] == card.apple_auth_token and len(p["authenticationToken"]) >= 16
     assert p["webServiceURL"] == "https://loyalty.example.lu/api/v1/loyalty/apple"
     assert p["organizationName"] == "Café Test" and p["description"] == "Coffee card"
-    for key in ("barcodes", "barcode"):
-        code = p[key][0] if key == "barcodes" else p[key]
-        assert code["format"] == "PKBarcodeFormatQR" and code["message"] == card.card_number
-        assert code["message"].isdigit() and len(code["message"]) == 10
+    (code,) = p["barcodes"]
+    assert code["format"] == "PKBarcodeFormatQR" and code["message"] == card.card_number
+    assert code["message"].isdigit() and len(code["message"]) == 10
+    # The singular "barcode" (deprecated since iOS 9) is gone: passkit-generator's schema rejects it.
+    assert "barcode" not in p
     assert p["backgroundColor"] == "rgb(31,78,121)" and p["foregroundColor"] == "rgb(255,255,255)"
     header = p["storeCard"]["headerFields"][0]
     assert header["value"] == 0 and header["changeMessage"] == "change_balance"
@@ -98,11 +99,21 @@ def test_pkpass_is_a_signed_localised_store_card(client, shop, pki, tmp_path):
 
 
 def test_points_pass_and_a_custom_logo(client, shop):
+    from PIL import Image
+
+    from portal.services import programs
+    from portal.services.accounts import actor_for_user
+    from portal.services.wallet import images
+
     program = shop.points
-    program.logo_png = b"\x89PNG\r\n\x1a\n-custom-logo"
+    upload = images.encode_png_rgba(1200, 400, [bytes((10, 120, 40, 255)) * 1200] * 400)
+    programs.set_logo(actor_for_user(shop.vendor.owner), program.id, upload)
     db.session.commit()
     files = unzip(client.get(f"/c/{shop.points_card.public_token}/pass.pkpass").data)
-    assert files["logo.png"] == files["logo@2x.png"] == b"\x89PNG\r\n\x1a\n-custom-logo"
+    # Re-encoded to Wallet's logo area (160 × 50 pt) at each scale.
+    for name, size in (("logo.png", (150, 50)), ("logo@2x.png", (300, 100)), ("logo@3x.png", (450, 150))):
+        with Image.open(io.BytesIO(files[name])) as image:
+            assert image.size == size and image.getpixel((5, 5)) == (10, 120, 40, 255), name
     p = json.loads(files["pass.json"])
     assert p["storeCard"]["primaryFields"][0]["key"] == "points"
     assert "Croissant" in json.dumps(p["storeCard"]["backFields"])
@@ -274,6 +285,37 @@ def test_device_log_endpoint(client, caplog, monkeypatch):
     assert r.status_code == 200
     assert any("Web service error" in rec.getMessage() for rec in caplog.records)
     assert client.post(f"{A}/log", data="garbage").status_code == 200
+
+
+def _device_log_records(caplog):
+    return [rec.getMessage() for rec in caplog.records if rec.name == "portal.wallet.apple_devices"]
+
+
+def test_device_log_escapes_control_characters_and_caps_what_it_writes(client, caplog, monkeypatch):
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("portal.wallet.apple_devices"), "disabled", False)
+    forged = ("error\r2026-01-01 INFO portal: admin logged in\n\x1b[31mred\x1b[0m\u2028next\u202eevil\x85\x00"
+              "\tend")
+    r = client.post(f"{A}/log", json={"logs": [forged, "x" * 5000] + [f"msg {i}" for i in range(200)]})
+    assert r.status_code == 200
+    lines = _device_log_records(caplog)
+    assert 1 <= len(lines) <= 20
+    first = lines[0]
+    assert not any(ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0 or ch in "\u2028\u202e" for ch in first)
+    assert "\\x0d2026-01-01 INFO portal: admin logged in\\x0a\\x1b[31mred\\x1b[0m\\u2028next\\u202eevil" in first
+    assert "x" * 500 in lines[1] and "x" * 501 not in lines[1] and len(lines[1]) < 600
+
+
+@pytest.mark.parametrize("app_config", [{"RATELIMIT_ENABLED": True, "APPLE_LOG_RATE_LIMIT": "3 per minute"}],
+                         indirect=True)
+def test_device_log_is_rate_limited(client, caplog, monkeypatch):
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("portal.wallet.apple_devices"), "disabled", False)
+    codes = [client.post(f"{A}/log", json={"logs": [f"message {i}"]}).status_code for i in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    assert len(_device_log_records(caplog)) == 3
 
 
 def test_gone_token_removes_the_registration(client, shop, app, apns):

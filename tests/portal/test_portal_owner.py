@@ -74,18 +74,93 @@ def test_pause_and_resume(owner, shop):
     assert shop.stamps.active is True
 
 
+def _png(width, height, *, extra_chunks=b"", rgba=(200, 30, 30, 255)) -> bytes:
+    """A real RGBA PNG (optionally with more chunks after IHDR)."""
+    from portal.services.wallet import images
+
+    png = images.encode_png_rgba(width, height, [bytes(rgba) * width] * height)
+    return png[:33] + extra_chunks + png[33:]  # signature (8) + IHDR chunk (25), then the rest
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _upload(owner, shop, png):
+    import io
+
+    return owner.post(f"/programs/{shop.stamps.id}/logo", {"logo": (io.BytesIO(png), "logo.png")},
+                      content_type="multipart/form-data")
+
+
 def test_logo_upload(owner, shop):
     import io
 
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
-    response = owner.post(f"/programs/{shop.stamps.id}/logo", {"logo": (io.BytesIO(png), "logo.png")},
-                          content_type="multipart/form-data")
+    from PIL import Image
+
+    png = _png(1200, 400, extra_chunks=_chunk(b"tEXt", b"Comment\x00made by a tool"))
+    response = _upload(owner, shop, png)
     assert response.status_code == 303
-    assert owner.get(f"/programs/{shop.stamps.id}/logo.png").data == png
+    stored = owner.get(f"/programs/{shop.stamps.id}/logo.png").data
+    assert stored != png and b"made by a tool" not in stored  # re-encoded, fitted in Google's 660 px
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.size == (660, 220) and image.getpixel((10, 10)) == (200, 30, 30, 255)
+    db.session.refresh(shop.stamps)
+    assert bytes(shop.stamps.logo_png) == stored
     response = owner.post(f"/programs/{shop.stamps.id}/logo", {"logo": (io.BytesIO(b"GIF89a"), "x.gif")},
                           content_type="multipart/form-data")
     assert response.status_code == 303
     assert "Upload a PNG image" in owner.get(f"/programs/{shop.stamps.id}/edit").get_data(as_text=True)
+
+
+def test_a_logo_bomb_is_refused_before_it_is_decoded(owner, shop, monkeypatch):
+    """A few kilobytes whose IHDR declares 30000 × 30000 pixels: refused from the header, never decoded."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 6, 0, 0, 0)
+    bomb = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
+            + _chunk(b"IDAT", zlib.compress(b"\x00" * 7000 * 1024)) + _chunk(b"IEND", b""))
+    assert len(bomb) < 10_000
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the logo was decoded")
+
+    monkeypatch.setattr(Image, "open", no_decoding)
+    response = _upload(owner, shop, bomb)
+    assert response.status_code == 303
+    html = owner.get(f"/programs/{shop.stamps.id}/edit").get_data(as_text=True)
+    assert "30000 × 30000 pixels" in html and "at most 3000 pixels on a side" in html
+    db.session.refresh(shop.stamps)
+    assert shop.stamps.logo_png is None
+
+
+def test_an_unreadable_png_is_refused(owner, shop):
+    import struct
+
+    header = struct.pack(">IIBBBBB", 10, 10, 8, 6, 0, 0, 0)
+    broken = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"not zlib") + _chunk(b"IEND", b"")
+    assert _upload(owner, shop, broken).status_code == 303
+    assert "could not be read" in owner.get(f"/programs/{shop.stamps.id}/edit").get_data(as_text=True)
+    db.session.refresh(shop.stamps)
+    assert shop.stamps.logo_png is None
+
+
+def test_a_logo_bomb_stored_before_the_check_is_never_served(owner, shop, client):
+    import struct
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 6, 0, 0, 0)
+    shop.stamps.logo_png = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IEND", b"")
+    db.session.commit()
+    assert owner.get(f"/programs/{shop.stamps.id}/logo.png").status_code == 404
+    served = client.get(f"/p/{shop.stamps.slug}/logo.png")
+    assert served.status_code == 200 and b"IHDR" in served.data
+    assert struct.unpack(">II", served.data[16:24]) == (660, 660)  # the generated logo instead
 
 
 def test_staff_pin_shown_once_and_works(owner, shop):

@@ -11,14 +11,13 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from ...extensions import limiter
 from ...services.wallet import apple_service, passes
 from ...web import json_error
 
 log = logging.getLogger("portal.wallet.apple_devices")
 
 bp = Blueprint("apple_api", __name__, url_prefix="/loyalty/apple/v1")
-
-MAX_LOG_MESSAGES = 50
 
 
 def _known_pass_type(pass_type_id: str) -> bool:
@@ -104,15 +103,15 @@ def latest_pass(passTypeIdentifier, serialNumber):  # noqa: N803
 
 
 @bp.post("/log")
+@limiter.limit(lambda: current_app.config["APPLE_LOG_RATE_LIMIT"])
 def device_log():
+    """Unauthenticated (Apple sends no token): rate-limited per client, and nothing reaches the log unescaped."""
     try:
         body = json.loads(request.get_data(cache=True) or b"{}")
     except (ValueError, UnicodeDecodeError):
         body = {}
-    logs = body.get("logs") if isinstance(body, dict) else None
-    if isinstance(logs, list):
-        for message in logs[:MAX_LOG_MESSAGES]:
-            log.warning("Apple Wallet device log: %s", str(message)[:1000].replace("\n", " "))
+    for line in apple_service.device_log_lines(body):
+        log.warning("Apple Wallet device log: %s", line)
     return Response(status=200)
 
 

@@ -126,6 +126,10 @@ program_enrol_limit = limiter.shared_limit(lambda: current_app.config["ENROLL_PR
 @program_enrol_limit
 def enroll(slug):
     program = programs.get_program_by_slug(slug)
+    if program.slug != slug and request.method == "GET":
+        # A renamed program's old poster: on to its current address (302, not 301: the slug may come back).
+        query = request.query_string.decode("latin-1")
+        return redirect(url_for("public.enroll", slug=program.slug) + (f"?{query}" if query else ""), 302)
     g.fallback_locale = program.vendor.locale  # after the visitor's own choice and Accept-Language
     refresh()
     form = EnrollForm()
@@ -193,8 +197,8 @@ def program_theme(slug):
 def program_logo(slug):
     """The program's logo (or the generated stamp) for Google Wallet's class and the page header."""
     program = programs.get_program_by_slug(slug)
-    body = bytes(program.logo_png) if program.logo_png else images.google_logo(program.background_color,
-                                                                                program.foreground_color)
+    body = images.safe_logo(program.logo_png) or images.google_logo(program.background_color,
+                                                                     program.foreground_color)
     response = Response(body, mimetype="image/png")
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response

@@ -10,6 +10,7 @@ from ...services import programs as program_service
 from ...services import stats
 from ...services.errors import ValidationError
 from ...services.programs import RULE_LIMITS
+from ...services.wallet import images
 from ...web import is_htmx, render
 from . import bp
 from .helpers import actor, handle_refusal
@@ -84,7 +85,8 @@ def _form_page(values, errors, program=None, status=200, feedback_only=False):
     template = "vendor/_program_feedback.html" if partial else "vendor/program_form.html"
     return render(template, None if partial else "form", status=status, values=values, errors=errors,
                   program=program, rewards=_rows_for_form(values), card=preview(values, program),
-                  limits=RULE_LIMITS, field_names=[n for n in PROGRAM_TEXT_FIELDS if n in request.form])
+                  limits=RULE_LIMITS, field_names=[n for n in PROGRAM_TEXT_FIELDS if n in request.form],
+                  logo_max_side=images.MAX_LOGO_SIDE)
 
 
 def _with_row_errors(errors: dict) -> dict:
@@ -154,7 +156,7 @@ def program_validate(program_id=None):
             program_service.create_program(actor(), program_data(request.form, creating=True))
         else:
             data = program_data(request.form, creating=False, program_type=program.type)
-            program_service.update_program(actor(), program.id, data)
+            program_service.update_program(actor(), program.id, data, validate_only=True)
     except ValidationError as error:
         errors = handle_refusal(error)["fields"]
     db.session.rollback()  # validation only: never keep anything
@@ -209,9 +211,10 @@ def program_logo_upload(program_id):
 @bp.get("/programs/<int:program_id>/logo.png")
 def program_logo(program_id):
     program = program_service.get_program(actor(), program_id)
-    if not program.logo_png:
+    logo = images.safe_logo(program.logo_png)
+    if logo is None:
         abort(404)
-    response = Response(program.logo_png, mimetype="image/png")
+    response = Response(logo, mimetype="image/png")
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
 

@@ -15,7 +15,8 @@ The product side, built on that layer (these modules use Flask and the database)
 * :mod:`~portal.services.wallet.settings` -- which wallets are configured; per-app cached PassSigner and
   SaveLinkSigner.
 * :mod:`~portal.services.wallet.passes` -- pass.json, localised ``pass.strings`` and images of a card's pass.
-* :mod:`~portal.services.wallet.images` -- default icon/logo PNGs (a tiny PNG writer, no Pillow).
+* :mod:`~portal.services.wallet.images` -- default icon/logo PNGs (a tiny PNG writer); uploaded logos checked and
+  re-encoded (Pillow).
 * :mod:`~portal.services.wallet.google_objects` -- LoyaltyClass / LoyaltyObject bodies.
 * :mod:`~portal.services.wallet.links` -- ``for_card(card)``: the "Add to … Wallet" links.
 * :mod:`~portal.services.wallet.apple_service` -- device registrations and "which passes changed".

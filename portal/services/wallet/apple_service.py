@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import re
+import unicodedata
 
 from sqlalchemy import delete, null, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -118,3 +119,28 @@ def updated_serials(device: str, pass_type_id: str, since_tag: str | None) -> tu
     if since is not None and tag_moment < since:
         tag_moment = since
     return sorted(r[0] for r in rows), passes.update_tag(tag_moment)
+
+
+#: ``POST /log`` is unauthenticated: at most this many messages of at most this many characters are logged per call.
+MAX_LOG_MESSAGES = 20
+MAX_LOG_CHARS = 500
+
+
+def _visible(ch: str) -> str:
+    """A control or format character (C0/C1 incl. CR, LF and ESC, bidi overrides, line separators) as an escape."""
+    if unicodedata.category(ch)[0] in "CZ" and ch != " ":
+        return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+    return ch
+
+
+def device_log_lines(body) -> list[str]:
+    """What a device posted to ``/log`` (``{"logs": [...]}``), made safe to write to a log: control characters
+    escaped (no CR to forge a line, no ANSI escape to paint a terminal), each message capped, their number capped."""
+    logs = body.get("logs") if isinstance(body, dict) else None
+    if not isinstance(logs, list):
+        return []
+    lines = []
+    for message in logs[:MAX_LOG_MESSAGES]:
+        text = str(message)[:MAX_LOG_CHARS]
+        lines.append("".join(_visible(ch) for ch in text)[:MAX_LOG_CHARS])
+    return lines

@@ -48,7 +48,9 @@ def _unit_label(program: LoyaltyProgram):
 
 def logo_url(program: LoyaltyProgram, app=None) -> str:
     app = app or current_app
-    return f"{app.config['PUBLIC_BASE_URL']}/p/{program.slug}/logo.png"
+    # The version makes Google fetch the logo again after a design change (it caches images by address).
+    version = int(program.updated_at.timestamp()) if program.updated_at else 0
+    return f"{app.config['PUBLIC_BASE_URL']}/p/{program.slug}/logo.png?v={version}"
 
 
 def class_body(program: LoyaltyProgram, app=None) -> dict:

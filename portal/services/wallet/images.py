@@ -1,20 +1,109 @@
-"""Default pass images without Pillow: a tiny PNG writer (zlib + struct) and two simple designs.
+"""Pass images: the default designs (drawn without Pillow: a tiny PNG writer, zlib + struct), and uploaded logos,
+checked before they are decoded and re-encoded with Pillow to the sizes passes use.
 
 Wallet needs ``icon.png`` (29 pt; shown on the lock screen and in notifications) and shows ``logo.png``
 (up to 160 × 50 pt) at the top of the pass. A program without an uploaded logo gets a generated one: a stamp
 (a ring with a dot) in the program's foreground colour on a transparent background; the icon is the same stamp on
 the program's background colour. Each image comes at 1x, 2x and 3x. Results are memoised (they only depend on
 colours and sizes), so a pass request never draws.
+
+An uploaded logo is a PNG whose IHDR chunk (the first one) declares its width and height: that is read before
+anything is decoded, and a logo larger than ``MAX_LOGO_SIDE`` on a side is refused, so a few kilobytes declaring
+30000 × 30000 pixels never reach a decoder (ours or a phone's). An accepted logo is decoded and stored
+re-encoded, fitted in ``STORED_LOGO_SIDE`` (Google Wallet's logo size); Apple passes get it fitted in Wallet's
+logo area (160 × 50 pt) at 1x, 2x and 3x.
 """
 from __future__ import annotations
 
 import functools
+import io
 import struct
 import zlib
 
 ICON_POINTS = (29, 29)
 LOGO_POINTS = (50, 50)  # a square mark; Wallet puts the program name (logoText) next to it
 SCALES = ((1, ""), (2, "@2x"), (3, "@3x"))
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_LOGO_BYTES = 512 * 1024
+MAX_LOGO_SIDE = 3000  # declared pixels on a side; decoding at most 3000² pixels (≤ 72 MB at 16-bit RGBA)
+STORED_LOGO_SIDE = 660  # Google Wallet wants a logo of at least 660 × 660; the largest size a pass shows
+APPLE_LOGO_POINTS = (160, 50)  # the most Wallet shows of logo.png
+
+
+class LogoError(ValueError):
+    """An upload that is not an acceptable logo: ``reason`` is "not_png", "too_large" or "unreadable"."""
+
+    def __init__(self, reason: str, size: tuple[int, int] | None = None):
+        super().__init__(reason)
+        self.reason, self.size = reason, size
+
+
+def png_size(data: bytes | None) -> tuple[int, int] | None:
+    """The width and height a PNG declares in its IHDR chunk, read without decoding; None if it is not a PNG."""
+    if not data or len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR" \
+            or struct.unpack(">I", data[8:12])[0] != 13:
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def safe_logo(data: bytes | None) -> bytes | None:
+    """``data`` if it is a PNG of an acceptable declared size, else None (e.g. a logo stored before the check)."""
+    size = png_size(bytes(data)) if data else None
+    if size is None or not (0 < size[0] <= MAX_LOGO_SIDE and 0 < size[1] <= MAX_LOGO_SIDE):
+        return None
+    return bytes(data)
+
+
+def _decode(data: bytes):
+    """The logo as an RGBA Pillow image, its declared size checked first."""
+    if len(data) > MAX_LOGO_BYTES or png_size(data) is None:
+        raise LogoError("not_png")
+    if safe_logo(data) is None:
+        raise LogoError("too_large", png_size(data))
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            if image.size != png_size(data):
+                raise LogoError("unreadable")
+            image.load()
+            return image.convert("RGBA")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, LogoError):
+            raise
+        raise LogoError("unreadable") from exc
+
+
+def _encode(image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def _fitted(image, width: int, height: int):
+    """A copy fitted in width × height, aspect kept, never enlarged."""
+    from PIL import Image
+
+    copy = image.copy()
+    copy.thumbnail((width, height), Image.Resampling.LANCZOS)
+    return copy
+
+
+def normalise_logo(data: bytes) -> bytes:
+    """The PNG to store for an uploaded logo: checked (``LogoError``), decoded, fitted in ``STORED_LOGO_SIDE``
+    and re-encoded (which also drops whatever else the file carried)."""
+    return _encode(_fitted(_decode(data), STORED_LOGO_SIDE, STORED_LOGO_SIDE))
+
+
+def pass_logos(data: bytes) -> dict[str, bytes] | None:
+    """logo.png, logo@2x.png, logo@3x.png from a stored logo, fitted in Wallet's logo area; None if the stored
+    bytes are not an acceptable logo (the pass then gets the default one)."""
+    try:
+        image = _decode(bytes(data))
+    except LogoError:
+        return None
+    width, height = APPLE_LOGO_POINTS
+    return {f"logo{suffix}.png": _encode(_fitted(image, width * scale, height * scale)) for scale, suffix in SCALES}
 
 
 def parse_hex_color(value: str | None, default: tuple[int, int, int] = (31, 78, 121)) -> tuple[int, int, int]:

@@ -68,11 +68,8 @@ def _strings_files(program: LoyaltyProgram) -> dict[str, bytes]:
 
 def _image_files(program: LoyaltyProgram) -> dict[str, bytes]:
     files = dict(images.default_icons(program.background_color, program.foreground_color))
-    if program.logo_png:
-        logo = bytes(program.logo_png)
-        files.update({"logo.png": logo, "logo@2x.png": logo, "logo@3x.png": logo})
-    else:
-        files.update(images.default_logos(program.foreground_color))
+    logos = images.pass_logos(program.logo_png) if program.logo_png else None
+    files.update(logos or images.default_logos(program.foreground_color))
     return files
 
 
@@ -221,8 +218,7 @@ def pass_json(card: LoyaltyCard) -> dict:
         "backgroundColor": images.css_rgb(program.background_color),
         "labelColor": images.css_rgb(program.label_color, (207, 227, 245)),
         "sharingProhibited": True,
-        "barcodes": [barcode],
-        "barcode": barcode,  # iOS < 9
+        "barcodes": [barcode],  # no singular "barcode": deprecated since iOS 9, rejected by pass validators
         "storeCard": store_card,
     }
 

@@ -274,7 +274,10 @@ class WalletWorker:
             return
         client = self.google()
         if known is None:
-            client.ensure_class(body)
+            # Inserted if missing; one made by an earlier process may show an older design: then PATCH it.
+            existing = client.ensure_class(body)
+            if any(existing.get(key) != value for key, value in body.items() if key != "reviewStatus"):
+                client.patch_class(body["id"], body)
         else:
             client.patch_class(body["id"], body)
         self._ensured_classes[body["id"]] = program.updated_at
