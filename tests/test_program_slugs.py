@@ -39,7 +39,7 @@ def test_public_api_resolves_the_old_slug(client, shop, renamed):
     r = client.get(f"/api/v1/loyalty/programs/{old}")
     assert r.status_code == 200
     assert r.json["slug"] == new and r.json["enroll_url"].endswith(f"/p/{new}")
-    r = client.post(f"/api/v1/loyalty/programs/{old}/enroll", json={"email": "poster@example.lu"})
+    r = client.post(f"/api/v1/loyalty/programs/{old}/enroll", json={"email": "poster@example.lu", "consent": True})
     assert r.status_code == 201, r.json
     card = db.session.query(LoyaltyCard).filter_by(customer_email="poster@example.lu").one()
     assert card.program_id == shop.stamps.id
