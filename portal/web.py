@@ -97,7 +97,10 @@ def init_web(app: Flask) -> None:
     def handle_domain_error(error: DomainError):
         if wants_json():
             return domain_error_response(error)
-        return error_page(error.status, error.render_message(), error=error)
+        response = error_page(error.status, error.render_message(), error=error)
+        if error.retry_after is not None and not isinstance(response, tuple):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(CSRFError)
     def handle_csrf(error):

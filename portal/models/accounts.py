@@ -7,7 +7,7 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..db import UTCDateTime
+from ..storage.types import UTCDateTime
 from .base import Model, TimestampMixin, pk
 
 ROLES = ("admin", "owner", "staff")
@@ -24,7 +24,7 @@ class Vendor(TimestampMixin, Model):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     suspended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    programs = relationship("LoyaltyProgram", back_populates="vendor", lazy="selectin",
+    programs = relationship("LoyaltyProgram", back_populates="vendor", lazy="select",
                             order_by="LoyaltyProgram.id")
 
 
@@ -45,7 +45,7 @@ class User(UserMixin, TimestampMixin, Model):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    vendor = relationship("Vendor", lazy="joined")
+    vendor = relationship("Vendor", lazy="select")
 
     @property
     def display_name(self) -> str:
@@ -74,7 +74,7 @@ class ApiKey(TimestampMixin, Model):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    vendor = relationship("Vendor", lazy="joined")
+    vendor = relationship("Vendor", lazy="select")
 
 
 Index("ix_users_vendor_role", User.vendor_id, User.role)

@@ -158,3 +158,11 @@ class VendorSuspended(DomainError):
     code = "vendor_suspended"
     status = 403
     default_message = _l("This shop's account is suspended.")
+
+
+class DatabaseBusy(DomainError):
+    """The database's write lock stayed taken for longer than the busy timeout (SQLite): nothing was changed."""
+
+    code = "busy"
+    status = 503
+    default_message = _l("The server is busy. Nothing was changed; please try again in a moment.")

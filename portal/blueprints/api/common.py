@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import replace
 
 from flask import Response, g, jsonify, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ...db import StaleRead
 from ...services import accounts, idempotency
 from ...services.errors import BadRequest, DomainError, Forbidden, Unauthorized, VendorSuspended
 
@@ -19,12 +17,6 @@ def authenticate(scope: str) -> None:
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     key = accounts.resolve_api_key(token) if token else None
-    _admit(key, scope)
-    if key.unconfirmed:  # SQLite's per-process copy: confirmed in the view's own transaction (PortalFlask)
-        g.unit_checks = [functools.partial(_confirm, key, scope)]
-
-
-def _admit(key, scope: str) -> None:
     if key is None:
         raise Unauthorized(_l("A valid API key is required (Authorization: Bearer …)."))
     if key.scope != scope:
@@ -35,18 +27,6 @@ def _admit(key, scope: str) -> None:
     g.actor = accounts.actor_for_api_key(key)
     if key.vendor_locale is not None:
         g.fallback_locale = key.vendor_locale
-
-
-def _confirm(key, scope: str) -> None:
-    fresh = accounts.confirm_api_key(key)
-    if fresh is key:
-        return  # unchanged: admitted as it is
-    _admit(fresh, scope)
-    if replace(fresh, unconfirmed=True, version=key.version) != key:
-        # Still valid but changed (renamed, another locale): run the view again with the key as it is now, which
-        # is checked in turn in that run's transaction.
-        g.unit_checks = [functools.partial(_confirm, replace(fresh, unconfirmed=True), scope)]
-        raise StaleRead()
 
 
 def json_body() -> dict:
