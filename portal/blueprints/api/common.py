@@ -4,12 +4,12 @@ from __future__ import annotations
 import functools
 import json
 
-from flask import Response, g, jsonify, request
+from flask import g, jsonify, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ...services import accounts, idempotency
-from ...services.errors import BadRequest, DomainError, Forbidden, Unauthorized, VendorSuspended
+from ...services.errors import BadRequest, Forbidden, Unauthorized, VendorSuspended
 
 
 def authenticate(scope: str) -> None:
@@ -59,7 +59,7 @@ def query_int(name: str, default: int, minimum: int = 0, maximum: int = 10_000) 
 
 
 def balance_change(view):
-    """Make a balance-changing POST idempotent with the ``Idempotency-Key`` header.
+    """Make a balance-changing POST idempotent with the ``Idempotency-Key`` header (``idempotency.run_once``).
 
     The view receives ``idempotency_key`` and returns ``(body_dict, status)``. A replay with the same key and body
     returns the stored status and body (header ``Idempotent-Replayed: true``); the same key with another body is
@@ -69,34 +69,21 @@ def balance_change(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            body, status = view(*args, idempotency_key=None, **kwargs)
-            return jsonify(body), status
-        body_in = json_body()
-        scope = g.actor.idempotency_scope
-        fingerprint = idempotency.request_fingerprint(request.method, request.path, body_in)
-        record = idempotency.claim(scope, key, fingerprint)
-        if record is not None:
-            response = Response(record.response_body, status=record.status_code, mimetype="application/json")
+        def work(key):
+            body, status = view(*args, idempotency_key=key, **kwargs)
+            return status, body
+
+        status, body, replayed = idempotency.run_once(
+            g.actor.idempotency_scope, request.headers.get("Idempotency-Key"),
+            lambda: idempotency.request_fingerprint(request.method, request.path, json_body()), work,
+            lambda error: (error.status, {"error": error.to_dict()}))
+        response = jsonify(body)
+        response.status_code = status
+        if replayed:
             response.headers["Idempotent-Replayed"] = "true"
-            retry_after = (json.loads(record.response_body).get("error") or {}).get("retry_after")
-            if retry_after is not None:  # a replayed refusal keeps its Retry-After header
-                response.headers["Retry-After"] = str(retry_after)
-            return response
-        try:
-            body, status = view(*args, idempotency_key=key.strip(), **kwargs)
-        except DomainError as error:
-            if not error.keep_changes:
-                raise
-            body, status = {"error": error.to_dict()}, error.status
-            idempotency.store(scope, key, status, body)
-            response = jsonify(body)
-            response.status_code = status
-            if error.retry_after is not None:
-                response.headers["Retry-After"] = str(error.retry_after)
-            return response
-        idempotency.store(scope, key, status, body)
-        return jsonify(body), status
+        retry_after = (body.get("error") or {}).get("retry_after") if isinstance(body, dict) else None
+        if retry_after is not None:  # a refusal (replayed or not) keeps its Retry-After header
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     return wrapper
