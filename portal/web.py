@@ -8,6 +8,7 @@ from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db, login_manager
@@ -85,7 +86,8 @@ def init_web(app: Flask) -> None:
         from .models import User
 
         try:
-            return db.session.get(User, int(user_id))
+            # Every logged-in page checks the user's vendor (suspended?): loaded with the user, nothing more.
+            return db.session.get(User, int(user_id), options=[joinedload(User.vendor)], populate_existing=True)
         except (TypeError, ValueError):
             return None
 
@@ -153,6 +155,10 @@ def init_web(app: Flask) -> None:
         if request.is_secure or app.config.get("APP_ENV") == "production":
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
+
+    from .services.cards import format_card_number
+
+    app.add_template_filter(format_card_number, "card_number")  # the one way a card number is shown
 
     @app.context_processor
     def inject_globals():

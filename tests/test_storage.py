@@ -213,3 +213,20 @@ def test_a_stamp_costs_a_known_number_of_statements(shop, factories, statements,
     queries = [s for s in statements if s not in ("BEGIN", "COMMIT", "ROLLBACK")]
     assert queries == ["SELECT", "SELECT"] + (["SELECT"] if with_pin else []) + ["SELECT", "INSERT", "UPDATE",
                                                                                  "INSERT"], statements
+
+
+def test_a_logged_in_page_loads_what_it_shows_not_every_program_and_reward(shop, factories, login, client, app):
+    """The user and the user's vendor are one statement; no program or reward catalog comes with them."""
+    staff = factories.user(shop.vendor, role="staff")
+    assert login(staff.email, staff.plain_password).status_code in (302, 303)
+    seen = []
+    listener = lambda conn, cursor, statement, *args: seen.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        response = client.get("/tablet")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert response.status_code == 200
+    assert not [s for s in seen if "loyalty_rewards" in s or "FROM loyalty_programs" in s], seen
+    assert len([s for s in seen if "FROM users" in s]) == 1
+    assert not [s for s in seen if s.lstrip().startswith("SELECT") and "FROM vendors" in s and "users" not in s], seen

@@ -246,11 +246,14 @@ def search_cards(actor: Actor, q: str | None = None, program_id: int | None = No
                                           .limit(limit).offset(offset)))
             if not ids:
                 return []
-            found = {c.id: c for c in db.session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(ids)))}
+            found = {c.id: c for c in db.session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(ids))
+                                                         .options(joinedload(LoyaltyCard.program)))}
             return [found[i] for i in ids if i in found]
     stmt = _vendor_scoped(select(LoyaltyCard), actor).where(*conditions)
     if program_id is not None:
         stmt = stmt.where(LoyaltyCard.program_id == program_id)
+    # A list shows each card with its program's name: loaded with the cards, not one query per card.
+    stmt = stmt.options(joinedload(LoyaltyCard.program))
     return list(db.session.scalars(stmt.order_by(*order).limit(limit).offset(offset)))
 
 
