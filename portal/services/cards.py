@@ -144,18 +144,24 @@ def _vendor_scoped(stmt, actor: Actor):
     raise NotFound()
 
 
+#: A card by number with its program and the program's vendor; ``_VENDOR_CARD`` within one vendor. Built once
+#: (values bound at execution): the stamp path runs them on every request.
+_CARD = (select(LoyaltyCard).join(LoyaltyCard.program).where(LoyaltyCard.card_number == bindparam("number"))
+         .options(contains_eager(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor)))
+_VENDOR_CARD = _CARD.where(LoyaltyProgram.vendor_id == bindparam("vendor_id"))
+_STATEMENTS = {(False, False): _CARD, (True, False): _VENDOR_CARD,
+               (False, True): storage.locked(_CARD), (True, True): storage.locked(_VENDOR_CARD)}
+
+
 def get_card(actor: Actor, card_number: str, *, for_update: bool = False) -> LoyaltyCard:
     """The actor's card with this number, with its program and the program's vendor (one statement). With
     ``for_update`` the card is locked for the rest of the unit of work (``storage.locked``): what a balance
     change checks — the card, its program's rules, the vendor's time zone — is read under that lock."""
     number = normalise_card_number(card_number)
-    stmt = (select(LoyaltyCard).join(LoyaltyCard.program).where(LoyaltyCard.card_number == number)
-            .options(contains_eager(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor)))
-    if actor.vendor_id is not None:
-        stmt = stmt.where(LoyaltyProgram.vendor_id == actor.vendor_id)
-    elif not actor.is_admin:
+    if actor.vendor_id is None and not actor.is_admin:
         raise NotFound()
-    card = db.session.scalar(storage.locked(stmt) if for_update else stmt)
+    stmt = _STATEMENTS[actor.vendor_id is not None, for_update]
+    card = db.session.scalar(stmt, {"number": number, "vendor_id": actor.vendor_id})
     if card is None:
         raise NotFound(_l("No card with this number."))
     return card

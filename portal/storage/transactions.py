@@ -69,7 +69,28 @@ def _sqlite_on_begin(conn):
     mode = _unit_begin.get()
     if mode is None:
         mode = "DEFERRED" if has_request_context() else sqlite_begin_outside_requests.get()
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    if mode != "IMMEDIATE":
+        conn.exec_driver_sql(f"BEGIN {mode}")
+        return
+    # Wait for the write lock in short steps rather than in SQLite's busy handler, which sleeps 1, 2, 5, 10 … up
+    # to 100 ms between attempts (under a steady load of stamps a writer starves there while the lock is free),
+    # until the busy timeout; then "database is locked", answered 503 busy by ``run_unit``.
+    timeout = conn.connection.dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0] / 1000
+    deadline = time.monotonic() + timeout
+    conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+    try:
+        delay = 0.0002
+        while True:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if not is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.002)
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
 
 
 def is_retryable(exc: BaseException) -> bool:
