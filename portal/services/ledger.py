@@ -54,7 +54,7 @@ def append(card: LoyaltyCard, actor: Actor, *, type: str, delta: int, amount: De
 
     ``card_changes``: other columns of the card that change with this transaction (``last_stamp_at``,
     ``rewards_redeemed``). The ledger row, the card and the wallet outbox row are written by the storage seam
-    in the unit's transaction; the returned transaction is flushed (it has its id).
+    in the unit's transaction; the returned transaction is a persistent row with its id.
     """
     program: LoyaltyProgram = card.program
     balance_field = "stamps" if program.type == "stamps" else "points"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, insert, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
@@ -36,7 +37,7 @@ def append_ledger_row(card: LoyaltyCard, tx: LoyaltyTransaction, card_changes: d
     Three Core statements through the session (its ordinary execution: statement cache, events, errors): the
     ledger row with the values ``tx`` was given — every column it was not given gets its default —, the card's
     UPDATE, and the outbox row (``card_id`` and ``reason``; the rest from the columns' defaults). Then the loaded
-    card holds what was written, as if re-read, and ``tx`` carries its new id. (The ORM's unit of work would do
+    card holds what was written, as if re-read, and ``tx`` is the session's persistent row with its new id. (The ORM's unit of work would do
     the same in about three times the time: this is every stamp's hot path.)"""
     session = db.session
     values = {key: value for key, value in inspect(tx).dict.items() if key in _TX.c}
@@ -45,6 +46,8 @@ def append_ledger_row(card: LoyaltyCard, tx: LoyaltyTransaction, card_changes: d
     session.execute(insert(_OUTBOX).values(card_id=card.id, reason="balance"))
     for name, value in card_changes.items():
         set_committed_value(card, name, value)
+    make_transient_to_detached(tx)  # a persistent row of the session, as if it had been read back
+    session.add(tx)
     return tx
 
 
