@@ -223,3 +223,17 @@ def test_a_logged_in_page_loads_what_it_shows_not_every_program_and_reward(shop,
     assert not [s for s in seen if "loyalty_rewards" in s or "FROM loyalty_programs" in s], seen
     assert len([s for s in seen if "FROM users" in s]) == 1
     assert not [s for s in seen if s.lstrip().startswith("SELECT") and "FROM vendors" in s and "users" not in s], seen
+
+
+def test_a_program_edit_made_elsewhere_is_seen_by_the_next_stamp(app, shop, factories):
+    """Nothing about a program is kept between requests: the stamp reads it with the card, every time."""
+    program = factories.program(shop.vendor, require_pin=False, cooldown_minutes=0)
+    number, program_id = factories.card(program).card_number, program.id
+    assert shop.api.post(f"{V}/cards/{number}/stamps", json={}).status_code == 201
+    db.session.rollback()
+    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with other.begin() as conn:
+        conn.execute(text("UPDATE loyalty_programs SET active = :no WHERE id = :id"), {"no": False, "id": program_id})
+    other.dispose()
+    response = shop.api.post(f"{V}/cards/{number}/stamps", json={})
+    assert response.status_code == 409 and response.json["error"]["code"] == "program_inactive", response.json
