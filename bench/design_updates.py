@@ -112,7 +112,7 @@ def run(kind: str, n: int, repeat: int, pki, apns, gstandin, service_account) ->
                               APPLE_PASS_KEY=pki.pass_key, APPLE_PASS_KEY_PASSWORD=pki.key_password,
                               APPLE_WWDR_CERT=pki.wwdr_cert, APNS_URL=apns.url, APNS_CA_FILE=pki.root_ca,
                               GOOGLE_WALLET_ISSUER_ID=ISSUER, GOOGLE_SERVICE_ACCOUNT_FILE=service_account,
-                              GOOGLE_WALLET_API_URL=gstandin.url, API_KEY_CACHE_SECONDS=0)
+                              GOOGLE_WALLET_API_URL=gstandin.url)
         data = seed(app, n)
         client = app.test_client()
         headers = {"Authorization": f"Bearer {data['key']}"}

@@ -3,45 +3,27 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g
+from flask import Flask, request
 
 from .config import load_config
-from .db import begin_unit_of_work, connection_lost, engine_options, run_in_transaction
-from .services import program_cache
-from .services.errors import DomainError
+from .storage import connection_lost, engine_options, is_read_only, run_unit
+
+READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class PortalFlask(Flask):
-    """One database transaction per request: the view runs inside :func:`portal.db.run_in_transaction`, which
-    commits when the view returns, rolls back when it raises, and retries the whole view on a serialization
-    failure or deadlock (PostgreSQL) — so services only ever flush."""
+    """One unit of work per request: the view runs inside :func:`portal.storage.run_unit`, which commits when the
+    view returns, rolls back when it raises, and retries the whole view on a serialization failure or deadlock
+    (PostgreSQL) — so services only ever flush. The before-request hooks (authentication, the logged-in user,
+    the locale) have run before it: a request is authenticated before its view, always."""
 
     def dispatch_request(self):
-        begin_unit_of_work()
-        return run_in_transaction(self._dispatch_unit)
-
-    def _dispatch_unit(self):
-        # Checks that belong in the view's own transaction, in every attempt of it: an API key taken from SQLite's
-        # per-process copy is confirmed here (portal/services/api_key_cache.py). They run after the view, before
-        # anything is committed or answered, so that they can use what the view read (the configuration's
-        # version comes with the card a stamp locks); a failed check replaces the view's answer or refusal.
-        checks = g.get("unit_checks")
-        if not checks:
-            return super().dispatch_request()
-        program_cache.forget_version_read()
-        try:
-            result = super().dispatch_request()
-        except DomainError:
-            for check in checks:
-                check()
-            raise
-        for check in checks:
-            check()
-        return result
+        write = request.method not in READ_ONLY_METHODS and not is_read_only(self.view_functions.get(request.endpoint))
+        return run_unit(super().dispatch_request, write=write)
 
     def preprocess_request(self):
-        # before_request functions read (API key, vendor, locale) in the request's transaction before the view's
-        # unit of work starts; a connection found dead there is replaced and they run once more.
+        # before_request functions read (API key, user, locale) before the view's unit of work; a connection
+        # found dead there is replaced and they run once more.
         try:
             return super().preprocess_request()
         except Exception as exc:
@@ -56,7 +38,7 @@ class PortalFlask(Flask):
 def create_app(config: dict | None = None) -> Flask:
     app = PortalFlask(__name__, instance_relative_config=True)
     load_config(app, config)
-    options = dict(engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
+    options = dict(engine_options(app.config["SQLALCHEMY_DATABASE_URI"], app.config["SQLITE_BUSY_TIMEOUT"]))
     options.update(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if app.config.get("PROXY_COUNT"):
@@ -70,10 +52,6 @@ def create_app(config: dict | None = None) -> Flask:
     from . import extensions as ext
 
     ext.db.init_app(app)
-    from .services import api_key_cache, program_cache
-
-    api_key_cache.init_app(app)
-    program_cache.forget()  # copies belong to the database they were read from
     ext.migrate.init_app(app, ext.db, directory=str(_migrations_dir()), render_as_batch=True)
     ext.csrf.init_app(app)
     ext.login_manager.init_app(app)

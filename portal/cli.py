@@ -12,7 +12,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from .db import run_in_transaction
+from .storage import run_unit
 from .services.errors import DomainError
 
 loyalty_cli = AppGroup("loyalty", help="Loyalty administration: accounts, keys, demo data, ledger checks.")
@@ -41,9 +41,9 @@ def _domain_message(error: DomainError) -> str:
     return text
 
 
-def _run(fn, as_json: bool):
+def _run(fn, as_json: bool, *, write: bool = True):
     try:
-        return run_in_transaction(fn)
+        return run_unit(fn, write=write)
     except DomainError as error:
         _fail(_domain_message(error), as_json)
 
@@ -115,7 +115,7 @@ def verify_ledger(vendor_slug, as_json):
         vendor_id = accounts.get_vendor_by_slug(vendor_slug).id if vendor_slug else None
         return ledger.verify(vendor_id)
 
-    report = _run(work, as_json)
+    report = _run(work, as_json, write=False)  # long and read-only: never holds SQLite's write lock
     human = (f"Ledger OK: {report.cards_checked} cards, {report.transactions_checked} transactions."
              if report.ok else "Ledger problems:\n" + "\n".join(f"  - {p}" for p in report.problems))
     _emit(as_json, report.to_dict(), human)

@@ -17,7 +17,7 @@ ENV_KEYS_STR = (
     "GOOGLE_WALLET_API_URL", "RATELIMIT_STORAGE_URI", "BABEL_DEFAULT_LOCALE", "LOG_LEVEL",
     "ENROLL_PROGRAM_RATE_LIMIT", "RECOVER_RATE_LIMIT", "RECOVER_ADDRESS_RATE_LIMIT",
 )
-ENV_KEYS_INT = ("BCRYPT_ROUNDS", "PIN_CACHE_SECONDS", "API_KEY_CACHE_SECONDS", "IDEMPOTENCY_TTL_HOURS", "PROXY_COUNT",
+ENV_KEYS_INT = ("BCRYPT_ROUNDS", "PIN_CACHE_SECONDS", "SQLITE_BUSY_TIMEOUT", "IDEMPOTENCY_TTL_HOURS", "PROXY_COUNT",
                 "STAFF_IDLE_TIMEOUT_MINUTES")
 #: The values ``APP_ENV`` may take (case and surrounding spaces do not matter); any other value refuses to start.
 APP_ENVS = ("development", "testing", "production")
@@ -44,9 +44,8 @@ def default_config(instance_path: str) -> dict:
         "BCRYPT_ROUNDS": 12,
         # How long a verified PIN stays verified in this process (see docs/security.md).
         "PIN_CACHE_SECONDS": 600,
-        # PostgreSQL: how long a resolved API key may stay in a process's cache at most; changes empty it at once
-        # in every process (portal/services/api_key_cache.py). 0 turns the cache off.
-        "API_KEY_CACHE_SECONDS": 60,
+        # SQLite: seconds a writing request waits for the database's write lock before it is answered 503 busy.
+        "SQLITE_BUSY_TIMEOUT": 5,
         "IDEMPOTENCY_TTL_HOURS": 48,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",

@@ -94,7 +94,10 @@ def init_web(app: Flask) -> None:
     def handle_domain_error(error: DomainError):
         if wants_json():
             return domain_error_response(error)
-        return error_page(error.status, error.render_message(), error=error)
+        response = error_page(error.status, error.render_message(), error=error)
+        if error.retry_after is not None and not isinstance(response, tuple):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(CSRFError)
     def handle_csrf(error):
@@ -151,6 +154,10 @@ def init_web(app: Flask) -> None:
         # Last-Modified, the poster), so forgetting the header on a new page errs on the private side.
         headers.setdefault("Cache-Control", "no-store")
         return response
+
+    from .services.cards import format_card_number
+
+    app.add_template_filter(format_card_number, "card_number")  # the one way a card number is shown
 
     @app.context_processor
     def inject_globals():

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import shutil
 import socket
 import threading
 from pathlib import Path
 
 import pytest
+from flask.globals import app_ctx
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from portal import create_app
@@ -22,8 +23,7 @@ from portal.db import sqlite_begin_outside_requests
 from portal.extensions import db as _db
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("TEST_DATABASE_URL", "")
-IS_PG = PG_URL.startswith("postgres")
+from support import IS_PG, PG_URL, csrf_from
 _counter = itertools.count(1)
 
 TEST_CONFIG = {
@@ -33,9 +33,8 @@ TEST_CONFIG = {
     "BCRYPT_ROUNDS": 4,
     "PUBLIC_BASE_URL": "http://localhost",
     "RATELIMIT_ENABLED": False,
-    # No per-process API key cache (a listener thread and connection per test app); tests/test_api_key_cache.py
-    # turns it on where it is the subject.
-    "API_KEY_CACHE_SECONDS": 0,
+    # A long busy timeout: the machine running the tests may be slow; tests/test_storage.py sets a short one.
+    "SQLITE_BUSY_TIMEOUT": 30,
     "RATELIMIT_STORAGE_URI": "memory://",
     "APPLE_PASS_CERT": None,
     "GOOGLE_SERVICE_ACCOUNT_FILE": None,
@@ -89,7 +88,7 @@ def _truncate_pg(url: str) -> None:
     with engine.begin() as conn:
         tables = [r[0] for r in conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename NOT IN ('alembic_version', 'config_version')"))]
+            "AND tablename <> 'alembic_version'"))]
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
     engine.dispose()
@@ -112,6 +111,23 @@ def app_config(request):
     return getattr(request, "param", {})
 
 
+class FreshGlobalsClient(FlaskClient):
+    """Every request gets its own ``g``, as in production. The ``app`` fixture keeps an application context pushed
+    for the test's own database work, and Flask runs the test client's requests in that context when one is
+    pushed: without this, ``g`` (the logged-in user, the locale Flask-Babel chose) would carry over from one
+    request to the next."""
+
+    def open(self, *args, **kwargs):
+        ctx = app_ctx._get_current_object() if app_ctx else None
+        if ctx is None:
+            return super().open(*args, **kwargs)
+        saved, ctx.g = ctx.g, self.application.app_ctx_globals_class()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            ctx.g = saved
+
+
 @pytest.fixture
 def app(database_url, tmp_path, app_config):
     instance = tmp_path / "instance"
@@ -119,6 +135,7 @@ def app(database_url, tmp_path, app_config):
     config = {**TEST_CONFIG, "DATABASE_URL": database_url, **app_config}
     application = create_app(config)
     application.instance_path = str(instance)
+    application.test_client_class = FreshGlobalsClient
     # The test thread only inspects and seeds: it must never sit on SQLite's write lock while a live-server
     # thread waits for it. (Tests call db.session.rollback() to see what other threads committed.)
     token = sqlite_begin_outside_requests.set("DEFERRED")
@@ -262,15 +279,6 @@ def shop(factories, make_api):
     s.vendor, s.stamps, s.points, s.pin, s.points_pin = vendor, stamps, points, pin, points_pin
     s.stamp_card, s.points_card, s.key, s.api = stamp_card, points_card, key, make_api(key)
     return s
-
-
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken":\s*"([^"]+)"')
-
-
-def csrf_from(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF token on the page"
-    return match.group(1) or match.group(2)
 
 
 @pytest.fixture

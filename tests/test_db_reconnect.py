@@ -3,12 +3,11 @@ found dead by the request's first statement, discarded with the rest of the pool
 fresh connection — the client never sees it."""
 from __future__ import annotations
 
-import os
 
 import pytest
+from support import IS_PG
 from sqlalchemy import create_engine, text
 
-IS_PG = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
 
 pytestmark = pytest.mark.skipif(not IS_PG, reason="PostgreSQL: the server can drop the app's connections")
 

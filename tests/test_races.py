@@ -1,12 +1,12 @@
 """50-way races through the real WSGI server with real threads, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
 
 import httpx
 import pytest
+from support import IS_PG
 
 from portal.extensions import db
 from portal.models import LoyaltyCard, LoyaltyTransaction
@@ -121,7 +121,7 @@ def test_50_simultaneous_replays_of_one_idempotency_key(shop, live_server):
     assert count_transactions(shop.stamp_card.id) == 1
 
 
-@pytest.mark.skipif(os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"),
+@pytest.mark.skipif(IS_PG,
                     reason="SQLite's one database-wide write lock")
 def test_sqlite_write_lock_is_taken_by_the_unit_of_work_not_by_authentication(app, shop, live_server):
     """A writing request reads its API key before its unit of work, outside the write lock: while another
@@ -157,45 +157,3 @@ def test_sqlite_write_lock_is_taken_by_the_unit_of_work_not_by_authentication(ap
     good.join(timeout=30)
     assert results["good"].status_code == 201, results["good"].text
     assert results["good"].json()["card"]["stamps"] == 1
-
-
-@pytest.mark.skipif(os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"),
-                    reason="SQLite's one database-wide write lock")
-def test_sqlite_writers_queue_on_a_file_lock_released_at_commit_and_rollback(app):
-    """Write transactions wait in the kernel's queue of a file lock beside the database (woken the moment the
-    previous writer ends) instead of SQLite's sleeping busy handler; the lock is held exactly from BEGIN IMMEDIATE
-    to COMMIT or ROLLBACK, and read transactions never take it."""
-    import fcntl
-
-    from sqlalchemy import text
-
-    from portal.db import sqlite_begin_outside_requests
-
-    queue = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///") + "-writers"
-    db.session.rollback()
-
-    def queue_is_free() -> bool:
-        fd = os.open(queue, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return True
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)
-
-    for end in ("commit", "rollback"):
-        with db.engine.connect() as conn:  # the test thread's default: DEFERRED
-            conn.execute(text("SELECT 1"))
-            assert queue_is_free()
-            conn.rollback()
-        token = sqlite_begin_outside_requests.set("IMMEDIATE")
-        try:
-            with db.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-                assert not queue_is_free(), "a write transaction did not queue"
-                getattr(conn, end)()
-                assert queue_is_free(), f"the queue was not left at {end}"
-        finally:
-            sqlite_begin_outside_requests.reset(token)

@@ -5,9 +5,9 @@ import datetime as dt
 from sqlalchemy import Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import UTCDateTime
+from ..storage.types import UTCDateTime
 from ..extensions import db
-from ..services.clock import now
+from ..clock import now
 
 
 class TimestampMixin:

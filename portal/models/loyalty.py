@@ -9,8 +9,8 @@ from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Integer, La
                         UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..db import UTCDateTime
-from ..services.clock import now
+from ..storage.types import UTCDateTime
+from ..clock import now
 from .base import Model, TimestampMixin, pk
 
 PROGRAM_TYPES = ("stamps", "points")
@@ -52,8 +52,8 @@ class LoyaltyProgram(TimestampMixin, Model):
     logo_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now, onupdate=now)
 
-    vendor = relationship("Vendor", back_populates="programs", lazy="joined")
-    rewards = relationship("LoyaltyReward", back_populates="program", lazy="selectin",
+    vendor = relationship("Vendor", back_populates="programs", lazy="select")
+    rewards = relationship("LoyaltyReward", back_populates="program", lazy="select",
                            order_by="LoyaltyReward.points_cost")
 
     @property
@@ -122,7 +122,7 @@ class LoyaltyCard(TimestampMixin, Model):
     erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
 
-    program = relationship("LoyaltyProgram", lazy="joined")
+    program = relationship("LoyaltyProgram", lazy="select")
 
     @property
     def balance(self) -> int:
@@ -244,7 +244,7 @@ class StaffPin(TimestampMixin, Model):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    program = relationship("LoyaltyProgram", lazy="joined")
+    program = relationship("LoyaltyProgram", lazy="select")
 
 
 class PinLockout(Model):

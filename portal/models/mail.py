@@ -7,7 +7,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import UTCDateTime
-from ..services.clock import now
+from ..clock import now
 from .base import Model, pk
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
 
+from .. import storage
 from ..extensions import db
 from ..models import ApiKey, User, Vendor
-from . import api_key_cache, clock, program_cache
+from . import clock
 from .actor import Actor
 from .errors import NotFound, ValidationError
 from .i18n import SUPPORTED, normalise_locale
@@ -140,7 +142,8 @@ def user_for_session(session_id: str | None) -> User | None:
     user_id, sep, version = (session_id or "").partition(":")
     if not sep or not user_id.isdigit() or not version.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    # Every logged-in page checks the user's vendor (suspended?): loaded with the user, nothing more.
+    user = db.session.get(User, int(user_id), options=[joinedload(User.vendor)], populate_existing=True)
     if user is None or user.session_version != int(version):
         return None
     return user
@@ -180,72 +183,19 @@ class ResolvedApiKey:
     name: str
     vendor_active: bool
     vendor_locale: str | None
-    #: The configuration's version read with the key (None: no version row).
-    version: int | None = None
-    #: Taken from SQLite's per-process copy: valid only once :func:`confirm_api_key` has run in the request's
-    #: transaction.
-    unconfirmed: bool = False
-    digest: str = ""
-
-
-_KEY_LOOKUP = (select(ApiKey.id, ApiKey.scope, ApiKey.vendor_id, ApiKey.name, Vendor.active, Vendor.locale,
-                      program_cache.VERSION)
-               .outerjoin(Vendor, ApiKey.vendor_id == Vendor.id)
-               .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)))
 
 
 def resolve_api_key(plaintext: str) -> ResolvedApiKey | None:
-    """The live (not revoked) key with this plaintext, or None.
-
-    Hot path (every API request): one indexed look-up of plain columns, key and vendor together; no ORM objects
-    are built and nothing of the vendor's programs is loaded. The answer is kept in a per-process cache
-    (api_key_cache): on PostgreSQL every change of a key or a vendor's status empties it at once, in every
-    process; on SQLite a key from the cache comes back ``unconfirmed`` and the request must call
-    :func:`confirm_api_key` in its own transaction before acting on it."""
+    """The live (not revoked) key with this plaintext, or None: one indexed look-up by digest, key and vendor
+    together, on every API request before its view. Nothing is cached, so a revoked key or a suspended vendor
+    is refused from the next request on, whatever made the change."""
     if not plaintext or len(plaintext) > 200:
         return None
-    digest = api_key_digest(plaintext)
-    cache = api_key_cache.current()
-    if cache is not None:
-        generation, hit = cache.get(digest)
-        if hit is not None:
-            return hit
-    key = _look_up(digest)
-    if key is not None and cache is not None:
-        cache.put(digest, key, generation)
-    return key
-
-
-def _look_up(digest: str) -> ResolvedApiKey | None:
-    # Core on the session's connection: plain columns need none of the ORM's result machinery (half the CPU).
-    row = db.session.connection().execute(_KEY_LOOKUP, {"key_hash": digest}).first()
+    row = storage.api_key_row(api_key_digest(plaintext))
     if row is None:
-        return None  # unknown keys are not cached: guessing must not fill the memory
+        return None
     return ResolvedApiKey(id=row[0], scope=row[1], vendor_id=row[2], name=row[3] or "",
-                          vendor_active=bool(row[4]) if row[2] is not None else True, vendor_locale=row[5],
-                          version=row[6], digest=digest)
-
-
-def confirm_api_key(key: ResolvedApiKey) -> ResolvedApiKey | None:
-    """In the request's transaction: ``key`` as it is now — the same object when unchanged, None once revoked or
-    deleted. A key from SQLite's copy is confirmed by the configuration's version — the same number as when the
-    copy was read means nothing about any key or vendor changed since: the number read with the card the request
-    locked (a balance change writes only while it still holds), else one read of it — and looked up again
-    otherwise."""
-    if not key.unconfirmed:
-        return key
-    version = program_cache.version_read()
-    if version is None:
-        version = db.session.connection().execute(program_cache.VERSION_NOW).scalar()
-    if version == key.version:
-        return key  # as it was read: nothing changed since
-    fresh = _look_up(key.digest)
-    cache = api_key_cache.current()
-    if cache is not None:
-        cache.invalidate()  # the configuration moved: every copy read under the old number is stale
-        if fresh is not None:
-            cache.put(key.digest, fresh)
-    return fresh
+                          vendor_active=bool(row[4]) if row[2] is not None else True, vendor_locale=row[5])
 
 
 def actor_for_api_key(key: ApiKey | ResolvedApiKey) -> Actor:
@@ -273,11 +223,10 @@ def get_vendor(vendor_id: int) -> Vendor:
 
 
 def set_vendor_active(vendor: Vendor, active: bool) -> Vendor:
-    api_key_cache.mark_changed()
     vendor.active = active
     vendor.suspended_at = None if active else clock.now()
     return vendor
 
 
 def list_vendors() -> list[Vendor]:
-    return list(db.session.scalars(select(Vendor).order_by(Vendor.name)))
+    return list(db.session.scalars(select(Vendor).order_by(Vendor.name).options(selectinload(Vendor.programs))))

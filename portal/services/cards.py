@@ -6,12 +6,13 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, bindparam, delete, or_, select, union_all, update
-from sqlalchemy.orm import defaultload, lazyload
+from sqlalchemy.orm import contains_eager, joinedload
 from sqlalchemy.exc import IntegrityError
 
+from .. import storage
 from ..extensions import db
 from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, LoyaltyTransactionNote, RetiredCard
-from . import clock, idempotency, program_cache
+from . import clock, idempotency
 from .actor import Actor
 from .errors import CardReplaced, NotFound, ValidationError
 from .i18n import normalise_locale
@@ -154,43 +155,29 @@ def _vendor_scoped(stmt, actor: Actor):
     raise NotFound()
 
 
-def _for_update(stmt):
-    """FOR UPDATE of the card; populate_existing refreshes the card if the session had it already."""
-    return stmt.with_for_update(of=LoyaltyCard).execution_options(populate_existing=True)
-
-
-def _locked(stmt):
-    """The card locked with its joined program (refreshed too); the program's reward catalog is loaded lazily,
-    only by the operations that use it (redeem_points queries it itself)."""
-    return _for_update(stmt).options(defaultload(LoyaltyCard.program).lazyload(LoyaltyProgram.rewards))
-
-
-#: The hot path of every stamp, redemption and points entry: a vendor's card, locked, with the configuration's
-#: version; the program and vendor come from the process's copy when that version says it is current
-#: (``program_cache``), not from a join. Built once (bound values at execution), so SQLAlchemy neither rebuilds
-#: nor re-keys it per request.
-_VENDOR_CARD_FOR_UPDATE = _for_update(
-    select(LoyaltyCard, program_cache.VERSION).join(LoyaltyProgram, LoyaltyCard.program_id == LoyaltyProgram.id)
-    .where(LoyaltyCard.card_number == bindparam("number"), LoyaltyProgram.vendor_id == bindparam("vendor_id"))
-    .options(lazyload(LoyaltyCard.program)))
+#: A card by number with its program and the program's vendor; ``_VENDOR_CARD`` within one vendor. Built once
+#: (values bound at execution): the stamp path runs them on every request.
+_CARD = (select(LoyaltyCard).join(LoyaltyCard.program).where(LoyaltyCard.card_number == bindparam("number"))
+         .options(contains_eager(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor)))
+_VENDOR_CARD = _CARD.where(LoyaltyProgram.vendor_id == bindparam("vendor_id"))
+_STATEMENTS = {(False, False): _CARD, (True, False): _VENDOR_CARD,
+               (False, True): storage.locked(_CARD), (True, True): storage.locked(_VENDOR_CARD)}
 
 
 def get_card(actor: Actor, card_number: str, *, for_update: bool = False) -> LoyaltyCard:
-    """The card with this number, in the actor's shops. The number names a resource (it comes from a URL): whatever
-    its shape, no such card is a 404, and a typo in the check digit is caught before the database is asked."""
+    """The actor's card with this number, with its program and the program's vendor (one statement). The number
+    names a resource (it comes from a URL): whatever its shape, no such card is a 404, and a typo in the check
+    digit is caught before the database is asked. With ``for_update`` the card is locked for the rest of the unit
+    of work (``storage.locked``): what a balance change checks — the card, its program's rules, the vendor's time
+    zone — is read under that lock."""
     try:
         number = normalise_card_number(card_number)
     except ValidationError as error:
         raise NotFound(error.message) from None
-    if for_update and actor.vendor_id is not None:
-        row = db.session.execute(_VENDOR_CARD_FOR_UPDATE, {"number": number, "vendor_id": actor.vendor_id}).first()
-        card = None
-        if row is not None:
-            card = row[0]
-            program_cache.attach_program(card, row[1])
-    else:
-        stmt = _vendor_scoped(select(LoyaltyCard).where(LoyaltyCard.card_number == number), actor)
-        card = db.session.scalar(_locked(stmt) if for_update else stmt)
+    if actor.vendor_id is None and not actor.is_admin:
+        raise NotFound()
+    stmt = _STATEMENTS[actor.vendor_id is not None, for_update]
+    card = db.session.scalar(stmt, {"number": number, "vendor_id": actor.vendor_id})
     if card is None:
         if _retired_number(actor, number):
             raise CardReplaced()
@@ -207,14 +194,14 @@ def _retired_number(actor: Actor, number: str) -> bool:
 
 def lock_card(card: LoyaltyCard) -> LoyaltyCard:
     """Re-read the card under a row lock (SELECT … FOR UPDATE; SQLite holds its write lock already)."""
-    return db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.id == card.id).with_for_update(of=LoyaltyCard)
-                             .execution_options(populate_existing=True))
+    return storage.lock_card(card)
 
 
 def get_card_by_token(token: str) -> LoyaltyCard:
     if not token or len(token) > 64:
         raise NotFound()
-    card = db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.public_token == token))
+    card = db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.public_token == token)
+                             .options(joinedload(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor)))
     if card is None or card.erased_at is not None or not card.program.vendor.active:
         raise NotFound()
     return card
@@ -290,11 +277,14 @@ def search_cards(actor: Actor, q: str | None = None, program_id: int | None = No
                                           .limit(limit).offset(offset)))
             if not ids:
                 return []
-            found = {c.id: c for c in db.session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(ids)))}
+            found = {c.id: c for c in db.session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(ids))
+                                                         .options(joinedload(LoyaltyCard.program)))}
             return [found[i] for i in ids if i in found]
     stmt = _vendor_scoped(select(LoyaltyCard), actor).where(*conditions)
     if program_id is not None:
         stmt = stmt.where(LoyaltyCard.program_id == program_id)
+    # A list shows each card with its program's name: loaded with the cards, not one query per card.
+    stmt = stmt.options(joinedload(LoyaltyCard.program))
     return list(db.session.scalars(stmt.order_by(*order).limit(limit).offset(offset)))
 
 

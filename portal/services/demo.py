@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import (ApiKey, AppleDeviceRegistration, IdempotencyRecord, LoyaltyCard, LoyaltyProgram,
                       LoyaltyReward, LoyaltyTransaction, PinLockout, Refusal, RetiredCard, StaffPin, User, Vendor,
                       WalletOutbox)
-from . import accounts, api_key_cache, cards, clock, operations, pins, programs
+from . import accounts, cards, clock, operations, pins, programs
 from .actor import Actor
 
 DEMO_SLUG = "cafe-am-eck"
@@ -65,7 +65,6 @@ def remove() -> None:
         db.session.execute(delete(LoyaltyCard).where(LoyaltyCard.id.in_(card_ids)))
         db.session.execute(delete(LoyaltyReward).where(LoyaltyReward.program_id.in_(program_ids)))
         db.session.execute(delete(LoyaltyProgram).where(LoyaltyProgram.id.in_(program_ids)))
-        api_key_cache.mark_changed()
         db.session.execute(delete(ApiKey).where(ApiKey.vendor_id == vendor.id))
         db.session.execute(delete(User).where(User.vendor_id == vendor.id))
         db.session.execute(delete(Vendor).where(Vendor.id == vendor.id))

@@ -167,3 +167,11 @@ class CardReplaced(DomainError):
     code = "card_replaced"
     status = 410
     default_message = _l("This card was replaced and no longer works. Ask the customer for their new card.")
+
+
+class DatabaseBusy(DomainError):
+    """The database's write lock stayed taken for longer than the busy timeout (SQLite): nothing was changed."""
+
+    code = "busy"
+    status = 503
+    default_message = _l("The server is busy. Nothing was changed; please try again in a moment.")

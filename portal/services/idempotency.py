@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import random
+from typing import Callable
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -25,7 +26,7 @@ from ..db import dialect_insert
 from ..extensions import db
 from ..models import IdempotencyRecord
 from . import clock
-from .errors import Conflict, IdempotencyKeyReused, ValidationError
+from .errors import Conflict, DomainError, IdempotencyKeyReused, ValidationError
 
 
 #: Never kept in a stored response, wherever they appear in it.
@@ -135,3 +136,29 @@ def purge() -> int:
     hours = max(24, int(current_app.config.get("IDEMPOTENCY_TTL_HOURS", 48)))
     cutoff = clock.now() - dt.timedelta(hours=hours)
     return db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)).rowcount
+
+
+def run_once(scope: str, key: str | None, fingerprint: Callable[[], str], work: Callable[[str | None], tuple],
+             refusal: Callable[[DomainError], tuple]) -> tuple[int, dict, bool]:
+    """The one idempotency wrapper (the JSON API's ``Idempotency-Key`` header, the tablet's form key): run
+    ``work(key)`` at most once per ``(scope, key)`` and return ``(status, body, replayed)``.
+
+    ``work`` returns ``(status, body)``, or ``(status, body, card_id)`` when the body shows that card's customer
+    data (erasing the card then redacts the stored copy). A refusal that leaves a trace (``keep_changes``: a wrong PIN, a
+    cooldown) did run: ``refusal(error)`` makes its ``(status, body)``, which is stored and replayed like a
+    success. Any other error propagates and rolls back with the claim, so a corrected retry works. Without a
+    key, ``work`` simply runs."""
+    if key is not None:
+        record = claim(scope, key, fingerprint())
+        if record is not None:
+            return record.status_code, json.loads(record.response_body or "{}"), True
+        key = key.strip()
+    try:
+        status, body, *card = work(key)
+    except DomainError as error:
+        if not error.keep_changes:
+            raise
+        (status, body), card = refusal(error), []
+    if key is not None:
+        store(scope, key, status, body, card_id=card[0] if card else None)
+    return status, body, False

@@ -11,14 +11,12 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import select
 
-from ..db import Prepared, StaleRead, lock_for_write
+from .. import storage
 from ..extensions import db
-from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, WalletOutbox
-from . import clock, program_cache
+from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
+from . import clock
 from .actor import Actor
 from .errors import InsufficientBalance
 
@@ -49,23 +47,14 @@ def chain_hash(prev_hash: str | None, tx) -> str:
     return hashlib.sha256((prev_hash or GENESIS).encode() + b"|" + canonical(tx)).hexdigest()
 
 
-_TX = LoyaltyTransaction.__table__
-_CARDS = LoyaltyCard.__table__
-_OUTBOX = WalletOutbox.__table__
-
-
 def append(card: LoyaltyCard, actor: Actor, *, type: str, delta: int, amount: Decimal | None = None,
            reward_id: int | None = None, staff=None, note: str = "", idempotency_key: str | None = None,
            voided_transaction_id: int | None = None, card_changes: dict | None = None) -> LoyaltyTransaction:
     """Append one transaction to a card that the caller has locked, and move its balance by ``delta``.
 
     ``card_changes``: other columns of the card that change with this transaction (``last_stamp_at``,
-    ``rewards_redeemed``), written in the same UPDATE as the balance.
-
-    The ledger row, the card's new balance and chain head, and the wallet outbox row are written with plain SQL
-    statements (on PostgreSQL one statement: three data-modifying CTEs), not through the ORM's unit of work:
-    this is the hot path of every stamp. The loaded card is then brought up to date in the session as if it had
-    been re-read, and the returned transaction is a persistent object like any other.
+    ``rewards_redeemed``). The ledger row, the card and the wallet outbox row are written by the storage seam
+    in the unit's transaction; the returned transaction is a persistent row with its id.
     """
     program: LoyaltyProgram = card.program
     balance_field = "stamps" if program.type == "stamps" else "points"
@@ -88,76 +77,7 @@ def append(card: LoyaltyCard, actor: Actor, *, type: str, delta: int, amount: De
         changes[lifetime] = getattr(card, lifetime) + delta
     changes["updated_at"] = now
     changes["chain_head"] = tx.hash
-    for name, value in changes.items():
-        set_committed_value(card, name, value)
-    tx.id = _write(card, tx, now)
-    make_transient_to_detached(tx)
-    db.session.add(tx)
-    return tx
-
-
-#: The card columns an append writes: all of them every time (the card is locked and fresh), so the statement
-#: is always the same one.
-CARD_COLUMNS = ("stamps", "points", "lifetime_stamps", "lifetime_points", "rewards_redeemed", "last_stamp_at",
-                "updated_at", "chain_head")
-_TX_COLUMNS = tuple(c.key for c in _TX.columns if c.key != "id")
-_write_statements: dict[str, tuple] = {}
-
-
-def _statements(dialect: str) -> tuple:
-    """The append's statements for this database, built and compiled once per process (values at execution):
-    on PostgreSQL one statement; on SQLite the card's UPDATE — in two forms, the second for an optimistic unit,
-    which writes only if the card and the configuration are still as the unit read them — and two INSERTs."""
-    if dialect not in _write_statements:
-        insert_tx = insert(_TX).values({k: bindparam(f"tx_{k}", type_=_TX.c[k].type) for k in _TX_COLUMNS}) \
-            .returning(_TX.c.id)
-        update_card = update(_CARDS).where(_CARDS.c.id == bindparam("card_id")).values(
-            {k: bindparam(f"card_{k}", type_=_CARDS.c[k].type) for k in CARD_COLUMNS})
-        insert_outbox = insert(_OUTBOX).values(card_id=bindparam("card_id"), reason="balance",
-                                               created_at=bindparam("now", type_=_OUTBOX.c.created_at.type),
-                                               available_at=bindparam("now", type_=_OUTBOX.c.available_at.type),
-                                               attempts=0)
-        if dialect == "postgresql":
-            new_tx = insert_tx.cte("new_tx")
-            statements = (select(new_tx.c.id)
-                          .add_cte(update_card.returning(_CARDS.c.id).cte("card_update"))
-                          .add_cte(insert_outbox.returning(_OUTBOX.c.id).cte("outbox_insert")),)
-        else:
-            checked_update = update_card.where(_CARDS.c.chain_head.is_not_distinct_from(bindparam("read_head")),
-                                               _CARDS.c.erased_at.is_(None),
-                                               program_cache.VERSION == bindparam("read_version"))
-            statements = (update_card, checked_update, insert_tx, insert_outbox)
-        _write_statements[dialect] = tuple(Prepared(statement) for statement in statements)
-    return _write_statements[dialect]
-
-
-def _write(card: LoyaltyCard, tx: LoyaltyTransaction, now) -> int:
-    """UPDATE the card, INSERT the ledger row and the outbox row; returns the new transaction's id.
-
-    SQLite, in an optimistic unit (``portal.db.optimistic_unit``): the card and its rules were read without the
-    write lock. The lock is taken here, and the card is updated only if its chain head (every balance change
-    moves it) and the configuration's version (every change of a program, vendor or API key moves it) are those
-    the unit read, and it was not erased meanwhile; otherwise ``StaleRead``, and the unit runs again holding
-    the lock from its start."""
-    params = {f"tx_{k}": getattr(tx, k) for k in _TX_COLUMNS}
-    params.update({f"card_{k}": getattr(card, k) for k in CARD_COLUMNS})
-    params["card_id"] = card.id
-    params["now"] = now
-    connection = db.session.connection()
-    statements = _statements(connection.dialect.name)
-    if len(statements) == 1:  # PostgreSQL: the card is locked (FOR UPDATE); one statement writes all three
-        return statements[0].execute(connection, params).scalar_one()
-    update_card, checked_update, insert_tx, insert_outbox = statements
-    if lock_for_write(connection):
-        params["read_head"] = tx.prev_hash
-        params["read_version"] = program_cache.version_read()
-        if params["read_version"] is None or checked_update.execute(connection, params).rowcount != 1:
-            raise StaleRead()
-    else:
-        update_card.execute(connection, params)
-    tx_id = insert_tx.execute(connection, params).scalar_one()
-    insert_outbox.execute(connection, params)
-    return tx_id
+    return storage.append_ledger_row(card, tx, changes)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from ..extensions import db
 from ..models import LoyaltyProgram, LoyaltyReward, ProgramSlug
@@ -267,7 +268,10 @@ def list_programs(actor: Actor) -> list[LoyaltyProgram]:
         stmt = stmt.where(LoyaltyProgram.vendor_id == actor.vendor_id)
     elif not actor.is_admin:
         return []
-    return list(db.session.scalars(stmt))
+    # A list shows each program with its vendor and reward catalog: loaded here in two more statements, not one
+    # per program.
+    return list(db.session.scalars(stmt.options(joinedload(LoyaltyProgram.vendor),
+                                                selectinload(LoyaltyProgram.rewards))))
 
 
 def ensure_active(program: LoyaltyProgram) -> None:

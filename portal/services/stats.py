@@ -19,7 +19,7 @@ from sqlalchemy import ARRAY, BigInteger, Column, DateTime, ForeignKey, ForeignK
     SmallInteger, String, Table, and_, any_, bindparam, case, func, literal, null, or_, select, text, true, union_all
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ..db import UTCDateTime, dialect_insert, is_retryable
+from ..storage import UTCDateTime, dialect_insert, is_busy, is_retryable
 from ..extensions import db
 from ..models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Refusal, Vendor
 from . import clock
@@ -457,7 +457,7 @@ def _store_days(sums: dict, bounds: list[dt.datetime]) -> None:
             if staff:
                 db.session.execute(dialect_insert(staff_day_rollup).on_conflict_do_nothing(), staff)
     except (IntegrityError, OperationalError) as exc:
-        if isinstance(exc, OperationalError) and not is_retryable(exc):
+        if isinstance(exc, OperationalError) and not (is_retryable(exc) or is_busy(exc)):
             raise
         log.info("day cache not stored this time: %s", exc.orig)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from support import csrf_from
 
 from tests.wallet_support.apns_standin import ApnsStandin
 from tests.wallet_support.ca import TestPki, make_test_pki
@@ -17,7 +18,6 @@ from tests.wallet_support.google_standin import GoogleStandin
 
 ISSUER = "3388000000022999111"
 PUSH_TOKENS = ["a1" * 32, "b2" * 32, "c3" * 32, "d4" * 32]
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 @pytest.fixture(scope="session")
@@ -64,10 +64,7 @@ def wallet_app_config(pki, apns, gstandin, service_account):
     }
 
 
-def csrf_token(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
+csrf_token = csrf_from  # one CSRF helper for every test directory (tests/support.py)
 
 
 def form_fields(html: str) -> dict:

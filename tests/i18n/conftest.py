@@ -7,16 +7,16 @@
 """
 from __future__ import annotations
 
+import functools
 import json
-import re
 from pathlib import Path
 
 import pytest
+import support
 
 from portal.translate import TRANSLATIONS, languages
 
 ROOT = Path(__file__).resolve().parents[2]
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken":\s*"([^"]+)"')
 
 
 def read_catalog(lang: str):
@@ -84,9 +84,7 @@ def translations():
     return table
 
 
-def csrf_from(html: str) -> str | None:
-    match = CSRF_RE.search(html)
-    return (match.group(1) or match.group(2)) if match else None
+csrf_from = functools.partial(support.csrf_from, required=False)  # None on a page without a form
 
 
 @pytest.fixture

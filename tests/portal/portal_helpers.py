@@ -1,15 +1,7 @@
 """Test helpers for the portal pages."""
 from __future__ import annotations
 
-import re
-
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken":\s*"([^"]+)"')
-
-
-def csrf_from(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF token on the page"
-    return match.group(1) or match.group(2)
+from support import CSRF_RE, csrf_from  # noqa: F401  (one CSRF helper for every test directory)
 
 
 class Browser:

@@ -7,10 +7,10 @@ refusals and the demo's ledger deletion must leave them equal for every window a
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 
 import pytest
+from support import IS_PG
 import time_machine
 from sqlalchemy import create_engine, func, select, text, update
 
@@ -19,7 +19,6 @@ from portal.services import ledger_admin, operations, stats
 from portal.services.errors import DomainError
 
 UTC = dt.timezone.utc
-IS_PG = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
 
 
 def _compare(actor, program_ids):

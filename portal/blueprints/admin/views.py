@@ -5,6 +5,7 @@ from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from ... import storage
 from ...extensions import db
 from ...models import LoyaltyProgram
 from ...services import accounts, ledger, stats
@@ -86,6 +87,7 @@ def platform():
 
 
 @bp.route("/ledger", methods=["GET", "POST"])
+@storage.read_only  # a long check: on SQLite it must not hold the write lock
 def ledger_check():
     report = None
     if request.method == "POST":

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import replace
 
-from flask import Response, g, jsonify, request
+from flask import g, jsonify, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ...db import StaleRead
 from ...services import accounts, idempotency
-from ...services.errors import BadRequest, DomainError, Forbidden, Unauthorized, VendorSuspended
+from ...services.errors import BadRequest, Forbidden, Unauthorized, VendorSuspended
 
 
 def authenticate(scope: str) -> None:
@@ -19,12 +17,6 @@ def authenticate(scope: str) -> None:
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     key = accounts.resolve_api_key(token) if token else None
-    _admit(key, scope)
-    if key.unconfirmed:  # SQLite's per-process copy: confirmed in the view's own transaction (PortalFlask)
-        g.unit_checks = [functools.partial(_confirm, key, scope)]
-
-
-def _admit(key, scope: str) -> None:
     if key is None:
         raise Unauthorized(_l("A valid API key is required (Authorization: Bearer …)."))
     if key.scope != scope:
@@ -35,18 +27,6 @@ def _admit(key, scope: str) -> None:
     g.actor = accounts.actor_for_api_key(key)
     if key.vendor_locale is not None:
         g.fallback_locale = key.vendor_locale
-
-
-def _confirm(key, scope: str) -> None:
-    fresh = accounts.confirm_api_key(key)
-    if fresh is key:
-        return  # unchanged: admitted as it is
-    _admit(fresh, scope)
-    if replace(fresh, unconfirmed=True, version=key.version) != key:
-        # Still valid but changed (renamed, another locale): run the view again with the key as it is now, which
-        # is checked in turn in that run's transaction.
-        g.unit_checks = [functools.partial(_confirm, replace(fresh, unconfirmed=True), scope)]
-        raise StaleRead()
 
 
 def json_body() -> dict:
@@ -79,7 +59,7 @@ def query_int(name: str, default: int, minimum: int = 0, maximum: int = 10_000) 
 
 
 def balance_change(view):
-    """Make a balance-changing POST idempotent with the ``Idempotency-Key`` header.
+    """Make a balance-changing POST idempotent with the ``Idempotency-Key`` header (``idempotency.run_once``).
 
     The view receives ``idempotency_key`` and returns ``(body_dict, status)``, or ``(body_dict, status, card_id)``
     when the body shows a card's customer data (erasing that card redacts the stored copy). A replay with the same
@@ -90,34 +70,21 @@ def balance_change(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            body, status, *_card = view(*args, idempotency_key=None, **kwargs)
-            return jsonify(body), status
-        body_in = json_body()
-        scope = g.actor.idempotency_scope
-        fingerprint = idempotency.request_fingerprint(request.method, request.path, body_in)
-        record = idempotency.claim(scope, key, fingerprint)
-        if record is not None:
-            response = Response(record.response_body, status=record.status_code, mimetype="application/json")
+        def work(key):
+            body, status, *card = view(*args, idempotency_key=key, **kwargs)
+            return (status, body, *card)
+
+        status, body, replayed = idempotency.run_once(
+            g.actor.idempotency_scope, request.headers.get("Idempotency-Key"),
+            lambda: idempotency.request_fingerprint(request.method, request.path, json_body()), work,
+            lambda error: (error.status, {"error": error.to_dict()}))
+        response = jsonify(body)
+        response.status_code = status
+        if replayed:
             response.headers["Idempotent-Replayed"] = "true"
-            retry_after = (json.loads(record.response_body).get("error") or {}).get("retry_after")
-            if retry_after is not None:  # a replayed refusal keeps its Retry-After header
-                response.headers["Retry-After"] = str(retry_after)
-            return response
-        try:
-            body, status, *card = view(*args, idempotency_key=key.strip(), **kwargs)
-        except DomainError as error:
-            if not error.keep_changes:
-                raise
-            body, status = {"error": error.to_dict()}, error.status
-            idempotency.store(scope, key, status, body)
-            response = jsonify(body)
-            response.status_code = status
-            if error.retry_after is not None:
-                response.headers["Retry-After"] = str(error.retry_after)
-            return response
-        idempotency.store(scope, key, status, body, card_id=card[0] if card else None)
-        return jsonify(body), status
+        retry_after = (body.get("error") or {}).get("retry_after") if isinstance(body, dict) else None
+        if retry_after is not None:  # a refusal (replayed or not) keeps its Retry-After header
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     return wrapper

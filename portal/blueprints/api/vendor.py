@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from ...db import optimistic_unit
 from ...services import cards, operations, pins, programs, reissue, stats
 from ...services.errors import NotFound
 from ...services.serializers import card_to_dict, pin_to_dict, program_to_dict, transaction_to_dict
@@ -76,7 +75,6 @@ def card_transactions(card_number):
 
 
 @bp.post("/cards/<card_number>/stamps")
-@optimistic_unit  # SQLite: reads without the write lock (portal/db.py)
 @balance_change
 def add_stamps(card_number, idempotency_key):
     return _card_result(*operations.add_stamps(g.actor, card_number, json_body(), idempotency_key=idempotency_key),
@@ -84,7 +82,6 @@ def add_stamps(card_number, idempotency_key):
 
 
 @bp.post("/cards/<card_number>/stamps/redeem")
-@optimistic_unit  # SQLite: reads without the write lock (portal/db.py)
 @balance_change
 def redeem_stamps(card_number, idempotency_key):
     return _card_result(*operations.redeem_stamps(g.actor, card_number, json_body(),
@@ -92,7 +89,6 @@ def redeem_stamps(card_number, idempotency_key):
 
 
 @bp.post("/cards/<card_number>/points")
-@optimistic_unit  # SQLite: reads without the write lock (portal/db.py)
 @balance_change
 def earn_points(card_number, idempotency_key):
     return _card_result(*operations.earn_points(g.actor, card_number, json_body(), idempotency_key=idempotency_key),
@@ -100,7 +96,6 @@ def earn_points(card_number, idempotency_key):
 
 
 @bp.post("/cards/<card_number>/points/redeem")
-@optimistic_unit  # SQLite: reads without the write lock (portal/db.py)
 @balance_change
 def redeem_points(card_number, idempotency_key):
     return _card_result(*operations.redeem_points(g.actor, card_number, json_body(),

@@ -18,23 +18,6 @@ ANY_ROLE_ENDPOINTS = {"vendor.password", "vendor.home"}
 STAFF_ENDPOINTS = {"vendor.tablet", "vendor.tablet_search", "vendor.tablet_card", "vendor.tablet_action"}
 
 
-def reset_request_globals() -> None:
-    """Forget per-request choices. (Flask reuses an already pushed application context — as the test suite's
-    ``app`` fixture does — so ``g`` can outlive a request there.)"""
-    for name in ("vendor", "default_locale", "fallback_locale", "user_locale", "force_locale", "_login_user",
-                 "csrf_token", "unit_checks"):
-        g.pop(name, None)
-    babel = getattr(g, "_flask_babel", None)  # the locale chosen for the previous request, not the catalogs
-    if babel is not None and hasattr(babel, "babel_locale"):
-        del babel.babel_locale
-
-
-@bp.record_once
-def _reset_each_request(state):
-    # App-wide and first, so every page (admin, public, errors) starts from a clean ``g``.
-    state.app.before_request_funcs.setdefault(None, []).insert(0, reset_request_globals)
-
-
 @bp.before_request
 def guard():
     endpoint = request.endpoint or ""

@@ -4,14 +4,13 @@
 errors with ``keep_changes`` (a wrong PIN, a cooldown…) keep what the service flushed — the failed-PIN count and the
 refusal log must persist, and are committed with the response by PortalFlask — every other error rolls back.
 
-``run_once`` gives the HTML forms the same Idempotency-Key semantics as the JSON API: each rendered action form
-carries a fresh random key; the first request with it claims the key (``services.idempotency.claim``), does the work
-and stores a small JSON outcome; a double tap or a network retry with the same key replays that outcome instead of
-stamping twice.
+``run_once`` gives the HTML forms the same Idempotency-Key semantics as the JSON API, through the same wrapper
+(``services.idempotency.run_once``): each rendered action form carries a fresh random key; the first request with
+it claims the key, does the work and stores a small JSON outcome; a double tap or a network retry with the same key
+replays that outcome instead of stamping twice.
 """
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Callable
 
@@ -68,34 +67,26 @@ def _fingerprint() -> str:
 
 
 def run_once(perform: Callable[[str | None], dict]) -> dict:
-    """Run ``perform(idempotency_key)`` at most once per form key and return its outcome (a JSON-able dict with
-    ``kind`` "success" or "refusal"). A replay returns the stored outcome with ``replayed`` set."""
+    """Run ``perform(idempotency_key)`` at most once per form key (``idempotency.run_once``, as the JSON API) and
+    return its outcome (a JSON-able dict with ``kind`` "success" or "refusal"). A replay returns the stored
+    outcome with ``replayed`` set."""
     key = (request.form.get("idempotency_key") or "").strip() or None
-    if key is None:
-        return _attempt(perform, None)
-    scope = actor().idempotency_scope
+
+    def work(k):
+        outcome = perform(k)
+        outcome.setdefault("kind", "success")
+        outcome.setdefault("status", 200)
+        return outcome["status"], outcome
+
+    def kept(error: DomainError):
+        notice = refusal_notice(error)
+        notice["kept"] = True
+        return notice["status"], notice
+
     try:
-        record = idempotency.claim(scope, key, _fingerprint())
-    except DomainError as error:
+        _status, outcome, replayed = idempotency.run_once(actor().idempotency_scope, key, _fingerprint, work, kept)
+    except DomainError as error:  # a refusal that rolls back (with the claim: the same key may be tried again)
         return handle_refusal(error)
-    if record is not None:
-        outcome = json.loads(record.response_body or "{}")
+    if replayed:
         outcome["replayed"] = True
-        return outcome
-    outcome = _attempt(perform, key)
-    # A refusal without keep_changes rolled back the claim too: the same key may simply be tried again.
-    if outcome["kind"] == "success" or outcome.get("kept"):
-        idempotency.store(scope, key, outcome.get("status", 200), outcome)
-    return outcome
-
-
-def _attempt(perform: Callable[[str | None], dict], key: str | None) -> dict:
-    try:
-        outcome = perform(key)
-    except DomainError as error:
-        notice = handle_refusal(error)
-        notice["kept"] = error.keep_changes
-        return notice
-    outcome.setdefault("kind", "success")
-    outcome.setdefault("status", 200)
     return outcome
