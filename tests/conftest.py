@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from portal import create_app
-from portal.db import sqlite_begin_outside_requests
+from portal.storage import sqlite_begin_outside_requests
 from portal.extensions import db as _db
 
 ROOT = Path(__file__).resolve().parent.parent

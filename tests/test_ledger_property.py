@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from portal.db import run_in_transaction
+from portal.storage import run_unit as run_in_transaction
 from portal.extensions import db
 from portal.models import LoyaltyCard, LoyaltyTransaction
 from portal.services import ledger, operations

@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import UTCDateTime
+from ..storage.types import UTCDateTime
 from ..clock import now
 from .base import Model, pk
 

@@ -14,7 +14,7 @@ import random
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete
 
-from ..db import dialect_insert
+from ..storage import dialect_insert
 from ..extensions import db
 from ..models import EnrolFormNonce, LoyaltyCard, LoyaltyProgram
 from . import cards, clock, sign_in

@@ -22,7 +22,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 
-from ..db import dialect_insert
+from ..storage import dialect_insert
 from ..extensions import db
 from ..models import IdempotencyRecord
 from . import clock

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import exists, insert, literal, select
 
-from ..db import UTCDateTime
+from ..storage.types import UTCDateTime
 from ..extensions import db
 from ..models import LoyaltyCard, WalletOutbox
 from . import clock

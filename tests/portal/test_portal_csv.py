@@ -6,7 +6,7 @@ import tracemalloc
 import pytest
 from sqlalchemy import bindparam, event, insert, text
 
-from portal.db import UTCDateTime
+from portal.storage import UTCDateTime
 from portal.extensions import db
 from portal.models import LoyaltyCard, LoyaltyTransaction
 from portal.services import clock

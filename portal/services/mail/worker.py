@@ -32,7 +32,7 @@ from flask_babel import force_locale
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
-from ...db import sqlite_begin_outside_requests
+from ...storage import sqlite_begin_outside_requests
 from ...extensions import db
 from ...models import LoyaltyCard, MailOutbox
 from .. import clock

@@ -37,7 +37,7 @@ from flask import Flask
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from ...db import sqlite_begin_outside_requests
+from ...storage import sqlite_begin_outside_requests
 from ...extensions import db
 from ...models import AppleDeviceRegistration, LoyaltyCard, RetiredCard, WalletOutbox
 from .. import clock
