@@ -30,11 +30,10 @@ import uuid
 from flask import Flask
 from flask_babel import force_locale
 from sqlalchemy import and_, select, update
-from sqlalchemy.orm import Session
 
-from ...storage import sqlite_begin_outside_requests
 from ...extensions import db
 from ...models import LoyaltyCard, MailOutbox
+from ...storage.outbox import skip_locked, worker_transaction
 from .. import clock
 from .settings import setting, smtp_configured
 from .transport import PermanentFailure, build_message, transport_for
@@ -89,74 +88,58 @@ class MailWorker:
     def stop(self) -> None:
         self._stop.set()
 
-    def _session(self) -> Session:
-        return Session(db.engine, expire_on_commit=False)
-
     # -- database steps ----------------------------------------------------------------------------------------
     def claim(self) -> list[MailJob]:
         lease = dt.timedelta(seconds=float(setting("MAIL_WORKER_LEASE_SECONDS", self.app)))
-        token = sqlite_begin_outside_requests.set("IMMEDIATE")
-        try:
-            with self._session() as session, session.begin():
-                now = clock.now()
-                stmt = (select(MailOutbox.id, MailOutbox.attempts)
-                        .where(MailOutbox.delivered_at.is_(None), MailOutbox.available_at <= now,
-                               (MailOutbox.claimed_until.is_(None)) | (MailOutbox.claimed_until <= now))
-                        .order_by(MailOutbox.available_at, MailOutbox.id).limit(self.batch))
-                if session.bind.dialect.name == "postgresql":
-                    stmt = stmt.with_for_update(skip_locked=True)
-                rows = session.execute(stmt).all()
-                if not rows:
-                    return []
-                session.execute(update(MailOutbox).where(MailOutbox.id.in_([r.id for r in rows]))
-                                .values(claimed_until=now + lease, claimed_by=self.worker_id))
-        finally:
-            sqlite_begin_outside_requests.reset(token)
+        with worker_transaction(write=True) as session:
+            now = clock.now()
+            stmt = (select(MailOutbox.id, MailOutbox.attempts)
+                    .where(MailOutbox.delivered_at.is_(None), MailOutbox.available_at <= now,
+                           (MailOutbox.claimed_until.is_(None)) | (MailOutbox.claimed_until <= now))
+                    .order_by(MailOutbox.available_at, MailOutbox.id).limit(self.batch))
+            stmt = skip_locked(stmt, session)
+            rows = session.execute(stmt).all()
+            if not rows:
+                return []
+            session.execute(update(MailOutbox).where(MailOutbox.id.in_([r.id for r in rows]))
+                            .values(claimed_until=now + lease, claimed_by=self.worker_id))
         return [MailJob(r.id, r.attempts) for r in rows]
 
     def load(self, jobs: list[MailJob]) -> None:
-        token = sqlite_begin_outside_requests.set("DEFERRED")
-        try:
-            with self._session() as session, session.begin():
-                rows = {r.id: r for r in session.scalars(select(MailOutbox)
-                                                         .where(MailOutbox.id.in_([j.id for j in jobs])))}
-                card_ids = {r.card_id for r in rows.values() if r.card_id is not None}
-                found = {c.id: c for c in session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(card_ids)))}
-                for job in jobs:
-                    job.row = rows.get(job.id)
-                    if job.row is not None and job.row.card_id is not None:
-                        job.card = found.get(job.row.card_id)
-                        if job.card is not None:
-                            _ = job.card.program.vendor  # loaded before the session ends
-                session.expunge_all()
-        finally:
-            sqlite_begin_outside_requests.reset(token)
+        with worker_transaction(write=False) as session:
+            rows = {r.id: r for r in session.scalars(select(MailOutbox)
+                                                     .where(MailOutbox.id.in_([j.id for j in jobs])))}
+            card_ids = {r.card_id for r in rows.values() if r.card_id is not None}
+            found = {c.id: c for c in session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(card_ids)))}
+            for job in jobs:
+                job.row = rows.get(job.id)
+                if job.row is not None and job.row.card_id is not None:
+                    job.card = found.get(job.row.card_id)
+                    if job.card is not None:
+                        _ = job.card.program.vendor  # loaded before the session ends
+            session.expunge_all()
 
     def record(self, jobs: list[MailJob]) -> None:
-        token = sqlite_begin_outside_requests.set("IMMEDIATE")
-        try:
-            with self._session() as session, session.begin():
-                now = clock.now()
-                for job in jobs:
-                    mine = and_(MailOutbox.id == job.id, MailOutbox.claimed_by == self.worker_id,
-                                MailOutbox.delivered_at.is_(None))
-                    # A row that is done forgets its address: the outbox keeps no personal data it no longer needs.
-                    if job.sent or job.skipped:
-                        values = {"delivered_at": now, "claimed_until": None, "last_error": job.skipped,
-                                  "to_address": ""}
+        with worker_transaction(write=True) as session:
+            now = clock.now()
+            for job in jobs:
+                mine = and_(MailOutbox.id == job.id, MailOutbox.claimed_by == self.worker_id,
+                            MailOutbox.delivered_at.is_(None))
+                # A row that is done forgets its address: the outbox keeps no personal data it no longer needs.
+                if job.sent or job.skipped:
+                    values = {"delivered_at": now, "claimed_until": None, "last_error": job.skipped,
+                              "to_address": ""}
+                else:
+                    attempts = job.attempts + 1
+                    if job.permanent or attempts >= int(setting("MAIL_MAX_ATTEMPTS", self.app)):
+                        log.error("mail %s: giving up after %d attempt(s): %s", job.id, attempts, job.error)
+                        values = {"delivered_at": now, "claimed_until": None, "attempts": attempts,
+                                  "last_error": f"gave up: {job.error}"[:2000], "to_address": ""}
                     else:
-                        attempts = job.attempts + 1
-                        if job.permanent or attempts >= int(setting("MAIL_MAX_ATTEMPTS", self.app)):
-                            log.error("mail %s: giving up after %d attempt(s): %s", job.id, attempts, job.error)
-                            values = {"delivered_at": now, "claimed_until": None, "attempts": attempts,
-                                      "last_error": f"gave up: {job.error}"[:2000], "to_address": ""}
-                        else:
-                            values = {"available_at": now + dt.timedelta(seconds=backoff_seconds(attempts, self.app)),
-                                      "claimed_until": None, "claimed_by": None, "attempts": attempts,
-                                      "last_error": (job.error or "")[:2000]}
-                    session.execute(update(MailOutbox).where(mine).values(**values))
-        finally:
-            sqlite_begin_outside_requests.reset(token)
+                        values = {"available_at": now + dt.timedelta(seconds=backoff_seconds(attempts, self.app)),
+                                  "claimed_until": None, "claimed_by": None, "attempts": attempts,
+                                  "last_error": (job.error or "")[:2000]}
+                session.execute(update(MailOutbox).where(mine).values(**values))
 
     # -- sending -----------------------------------------------------------------------------------------------
     def send(self, jobs: list[MailJob]) -> None:

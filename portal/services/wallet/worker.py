@@ -34,12 +34,12 @@ import uuid
 from collections import OrderedDict
 
 from flask import Flask
-from sqlalchemy import and_, delete, exists, func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.orm import aliased
 
-from ...storage import sqlite_begin_outside_requests
 from ...extensions import db
 from ...models import AppleDeviceRegistration, LoyaltyCard, RetiredCard, WalletOutbox
+from ...storage.outbox import serialise_claims, skip_locked, worker_transaction
 from .. import clock
 from . import google_objects
 from .settings import apple_configured, google_configured, setting
@@ -131,40 +131,30 @@ class WalletWorker:
         self._stop.set()
 
     # -- database steps ----------------------------------------------------------------------------------------
-    def _session(self) -> Session:
-        return Session(db.engine, expire_on_commit=False)
-
     def claim(self) -> list[CardJob]:
         """Lease up to ``batch`` due rows to this worker; commit; return them grouped per card."""
         lease = dt.timedelta(seconds=float(setting("WALLET_WORKER_LEASE_SECONDS", self.app)))
-        token = sqlite_begin_outside_requests.set("IMMEDIATE")
-        try:
-            with self._session() as session, session.begin():
-                if session.bind.dialect.name == "postgresql":
-                    # One claimer at a time (until this transaction commits): the "no other row of the card in
-                    # flight" test below must see every claim committed before it. Row locks alone do not make it
-                    # so: two workers could each claim another pending row of one card in the same instant and
-                    # send that card twice in parallel (seen: a Google object inserted twice). SQLite's claim
-                    # runs under the database's write lock already.
-                    session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
-                now = clock.now()
-                busy = aliased(WalletOutbox)
-                in_flight = exists().where(busy.card_id == WalletOutbox.card_id, busy.delivered_at.is_(None),
-                                           busy.claimed_until > now, busy.id != WalletOutbox.id)
-                stmt = (select(WalletOutbox.id, WalletOutbox.card_id, WalletOutbox.attempts, WalletOutbox.reason)
-                        .where(WalletOutbox.delivered_at.is_(None), WalletOutbox.available_at <= now,
-                               (WalletOutbox.claimed_until.is_(None)) | (WalletOutbox.claimed_until <= now),
-                               ~in_flight)
-                        .order_by(WalletOutbox.available_at, WalletOutbox.id).limit(self.batch))
-                if session.bind.dialect.name == "postgresql":
-                    stmt = stmt.with_for_update(skip_locked=True, of=WalletOutbox)
-                rows = session.execute(stmt).all()
-                if not rows:
-                    return []
-                session.execute(update(WalletOutbox).where(WalletOutbox.id.in_([r.id for r in rows]))
-                                .values(claimed_until=now + lease, claimed_by=self.worker_id))
-        finally:
-            sqlite_begin_outside_requests.reset(token)
+        with worker_transaction(write=True) as session:
+            # One claimer at a time (until this transaction commits): the "no other row of the card in flight"
+            # test below must see every claim committed before it. Row locks alone do not make it so: two
+            # workers could each claim another pending row of one card in the same instant and send that card
+            # twice in parallel (seen: a Google object inserted twice).
+            serialise_claims(session, CLAIM_LOCK)
+            now = clock.now()
+            busy = aliased(WalletOutbox)
+            in_flight = exists().where(busy.card_id == WalletOutbox.card_id, busy.delivered_at.is_(None),
+                                       busy.claimed_until > now, busy.id != WalletOutbox.id)
+            stmt = (select(WalletOutbox.id, WalletOutbox.card_id, WalletOutbox.attempts, WalletOutbox.reason)
+                    .where(WalletOutbox.delivered_at.is_(None), WalletOutbox.available_at <= now,
+                           (WalletOutbox.claimed_until.is_(None)) | (WalletOutbox.claimed_until <= now),
+                           ~in_flight)
+                    .order_by(WalletOutbox.available_at, WalletOutbox.id).limit(self.batch))
+            stmt = skip_locked(stmt, session, of=WalletOutbox)
+            rows = session.execute(stmt).all()
+            if not rows:
+                return []
+            session.execute(update(WalletOutbox).where(WalletOutbox.id.in_([r.id for r in rows]))
+                            .values(claimed_until=now + lease, claimed_by=self.worker_id))
         jobs: OrderedDict[int, CardJob] = OrderedDict()
         for row in rows:
             job = jobs.setdefault(row.card_id, CardJob(row.card_id, [], 0))
@@ -175,75 +165,67 @@ class WalletWorker:
 
     def load(self, jobs: list[CardJob]) -> None:
         """Read the cards (with program, vendor, rewards) and their device registrations; then end the read."""
-        token = sqlite_begin_outside_requests.set("DEFERRED")
-        try:
-            with self._session() as session, session.begin():
-                ids = [j.card_id for j in jobs]
-                found = {c.id: c for c in session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(ids)))}
-                retiring = [j.card_id for j in jobs if "retired" in j.reasons]
-                retired: dict[int, list[tuple[str, str | None]]] = {}
-                if retiring:  # a replacement or merge: every old identity of the card is voided (again)
-                    for row in session.execute(select(RetiredCard.card_id, RetiredCard.apple_serial,
-                                                      RetiredCard.google_object_id)
-                                               .where(RetiredCard.card_id.in_(retiring))
-                                               .order_by(RetiredCard.id)):
-                        retired.setdefault(row.card_id, []).append((row.apple_serial, row.google_object_id))
-                pass_type = self.app.config.get("APPLE_PASS_TYPE_ID")
-                regs: dict[str, list[tuple[int, str]]] = {}
-                serials = [c.apple_serial for c in found.values()]
-                serials += [serial for identities in retired.values() for serial, _ in identities]
-                if serials and pass_type:
-                    for reg in session.execute(select(AppleDeviceRegistration.id, AppleDeviceRegistration.serial_number,
-                                                      AppleDeviceRegistration.push_token)
-                                               .where(AppleDeviceRegistration.serial_number.in_(serials),
-                                                      AppleDeviceRegistration.pass_type_id == pass_type)
-                                               .order_by(AppleDeviceRegistration.id)):
-                        regs.setdefault(reg.serial_number, []).append((reg.id, reg.push_token))
-                for job in jobs:
-                    job.card = found.get(job.card_id)
-                    if job.card is not None:
-                        _ = job.card.program.vendor, job.card.program.rewards  # load before the session ends
-                        job.retired = retired.get(job.card_id, [])
-                        job.registrations = regs.get(job.card.apple_serial, []) + [
-                            reg for serial, _ in job.retired for reg in regs.get(serial, [])]
-                session.expunge_all()
-        finally:
-            sqlite_begin_outside_requests.reset(token)
+        with worker_transaction(write=False) as session:
+            ids = [j.card_id for j in jobs]
+            found = {c.id: c for c in session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(ids)))}
+            retiring = [j.card_id for j in jobs if "retired" in j.reasons]
+            retired: dict[int, list[tuple[str, str | None]]] = {}
+            if retiring:  # a replacement or merge: every old identity of the card is voided (again)
+                for row in session.execute(select(RetiredCard.card_id, RetiredCard.apple_serial,
+                                                  RetiredCard.google_object_id)
+                                           .where(RetiredCard.card_id.in_(retiring))
+                                           .order_by(RetiredCard.id)):
+                    retired.setdefault(row.card_id, []).append((row.apple_serial, row.google_object_id))
+            pass_type = self.app.config.get("APPLE_PASS_TYPE_ID")
+            regs: dict[str, list[tuple[int, str]]] = {}
+            serials = [c.apple_serial for c in found.values()]
+            serials += [serial for identities in retired.values() for serial, _ in identities]
+            if serials and pass_type:
+                for reg in session.execute(select(AppleDeviceRegistration.id, AppleDeviceRegistration.serial_number,
+                                                  AppleDeviceRegistration.push_token)
+                                           .where(AppleDeviceRegistration.serial_number.in_(serials),
+                                                  AppleDeviceRegistration.pass_type_id == pass_type)
+                                           .order_by(AppleDeviceRegistration.id)):
+                    regs.setdefault(reg.serial_number, []).append((reg.id, reg.push_token))
+            for job in jobs:
+                job.card = found.get(job.card_id)
+                if job.card is not None:
+                    _ = job.card.program.vendor, job.card.program.rewards  # load before the session ends
+                    job.retired = retired.get(job.card_id, [])
+                    job.registrations = regs.get(job.card.apple_serial, []) + [
+                        reg for serial, _ in job.retired for reg in regs.get(serial, [])]
+            session.expunge_all()
 
     def record(self, jobs: list[CardJob]) -> None:
-        token = sqlite_begin_outside_requests.set("IMMEDIATE")
-        try:
-            with self._session() as session, session.begin():
-                now = clock.now()
-                mine = and_(WalletOutbox.claimed_by == self.worker_id, WalletOutbox.delivered_at.is_(None))
-                gone = [rid for job in jobs for rid in job.gone_registrations]
-                if gone:
-                    session.execute(delete(AppleDeviceRegistration).where(AppleDeviceRegistration.id.in_(gone)))
-                for job in jobs:
-                    if job.google_object_id and job.card is not None and job.card.google_object_id is None:
-                        session.execute(update(LoyaltyCard).where(LoyaltyCard.id == job.card_id,
-                                                                  LoyaltyCard.google_object_id.is_(None),
-                                                                  # not replaced since it was read
-                                                                  LoyaltyCard.apple_serial == job.card.apple_serial)
-                                        .values(google_object_id=job.google_object_id))
-                    where = and_(WalletOutbox.id.in_(job.row_ids), mine)
-                    if job.ok:
-                        session.execute(update(WalletOutbox).where(where).values(
-                            delivered_at=now, claimed_until=None, last_error=None))
-                        continue
-                    attempts = job.attempts + 1
-                    error = "; ".join(e for e in (job.apple_error, job.google_error) if e)[:2000]
-                    if attempts >= int(setting("WALLET_MAX_ATTEMPTS", self.app)):
-                        log.error("wallet: giving up on card %s after %d attempts: %s", job.card_id, attempts, error)
-                        values = {"delivered_at": now, "claimed_until": None, "attempts": attempts,
-                                  "last_error": f"gave up: {error}"}
-                    else:
-                        values = {"available_at": now + dt.timedelta(seconds=backoff_seconds(attempts, self.app)),
-                                  "claimed_until": None, "claimed_by": None, "attempts": attempts,
-                                  "last_error": error}
-                    session.execute(update(WalletOutbox).where(where).values(**values))
-        finally:
-            sqlite_begin_outside_requests.reset(token)
+        with worker_transaction(write=True) as session:
+            now = clock.now()
+            mine = and_(WalletOutbox.claimed_by == self.worker_id, WalletOutbox.delivered_at.is_(None))
+            gone = [rid for job in jobs for rid in job.gone_registrations]
+            if gone:
+                session.execute(delete(AppleDeviceRegistration).where(AppleDeviceRegistration.id.in_(gone)))
+            for job in jobs:
+                if job.google_object_id and job.card is not None and job.card.google_object_id is None:
+                    session.execute(update(LoyaltyCard).where(LoyaltyCard.id == job.card_id,
+                                                              LoyaltyCard.google_object_id.is_(None),
+                                                              # not replaced since it was read
+                                                              LoyaltyCard.apple_serial == job.card.apple_serial)
+                                    .values(google_object_id=job.google_object_id))
+                where = and_(WalletOutbox.id.in_(job.row_ids), mine)
+                if job.ok:
+                    session.execute(update(WalletOutbox).where(where).values(
+                        delivered_at=now, claimed_until=None, last_error=None))
+                    continue
+                attempts = job.attempts + 1
+                error = "; ".join(e for e in (job.apple_error, job.google_error) if e)[:2000]
+                if attempts >= int(setting("WALLET_MAX_ATTEMPTS", self.app)):
+                    log.error("wallet: giving up on card %s after %d attempts: %s", job.card_id, attempts, error)
+                    values = {"delivered_at": now, "claimed_until": None, "attempts": attempts,
+                              "last_error": f"gave up: {error}"}
+                else:
+                    values = {"available_at": now + dt.timedelta(seconds=backoff_seconds(attempts, self.app)),
+                              "claimed_until": None, "claimed_by": None, "attempts": attempts,
+                              "last_error": error}
+                session.execute(update(WalletOutbox).where(where).values(**values))
 
     # -- sending -----------------------------------------------------------------------------------------------
     def send_apple(self, job: CardJob) -> int:
