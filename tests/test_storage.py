@@ -51,6 +51,20 @@ def _count(sql):
     return db.session.execute(text(sql)).scalar()
 
 
+def _assert_documented_busy(body: dict) -> None:
+    """The answer is the one openapi.json documents for the stamp route's 503."""
+    import json
+    from pathlib import Path
+
+    from jsonschema import Draft202012Validator
+
+    spec = json.loads((Path(__file__).resolve().parent.parent / "portal/api_spec/openapi.json").read_text())
+    operation = spec["paths"]["/vendor/loyalty/cards/{card_number}/stamps"]["post"]
+    assert operation["responses"]["503"] == {"$ref": "#/components/responses/Busy"}
+    schema = spec["components"]["responses"]["Busy"]["content"]["application/json"]["schema"]
+    Draft202012Validator(schema).validate(body)
+
+
 @sqlite_only
 @pytest.mark.parametrize("app_config", [{"SQLITE_BUSY_TIMEOUT": 0.3}], indirect=True)
 def test_sqlite_a_writer_that_waits_longer_than_the_busy_timeout_gets_503_busy(app, shop, client):
@@ -64,6 +78,7 @@ def test_sqlite_a_writer_that_waits_longer_than_the_busy_timeout_gets_503_busy(a
     assert response.status_code == 503, response.json
     assert response.json["error"]["code"] == "busy"
     assert response.headers["Retry-After"] == "1"
+    _assert_documented_busy(response.json)
     assert 0.25 <= waited < 5
     assert _count("SELECT count(*) FROM loyalty_transactions") == 0
     assert _count("SELECT count(*) FROM idempotency_keys") == 0
