@@ -1,7 +1,8 @@
-"""The outbox workers' transactions (wallet passes, mail), run outside requests: the session they run in, and the
-claim that leases rows to one worker."""
+"""The outbox workers' transactions (wallet passes, mail), run outside requests: the session they run in, the
+claim that leases rows to one worker, and when a failed row is tried again."""
 from __future__ import annotations
 
+import random
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -40,3 +41,10 @@ def skip_locked(stmt, session: Session, **options):
     """``stmt`` without the rows another worker's claim has locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL;
     ``options`` such as ``of=``). SQLite has no row locks; its claims run under the write lock."""
     return stmt.with_for_update(skip_locked=True, **options) if _postgresql(session) else stmt
+
+
+def retry_delay(attempts: int, base: float, cap: float) -> float:
+    """Seconds until a row that failed ``attempts`` times is tried again: exponential (base · 2^(attempts-1)),
+    capped, with "equal jitter" (between half and all of it), so rows that failed together do not retry together."""
+    delay = min(cap, base * (2 ** min(max(attempts - 1, 0), 30)))
+    return delay / 2 + random.uniform(0, delay / 2)

@@ -21,7 +21,6 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import random
 import signal
 import socket
 import threading
@@ -33,7 +32,7 @@ from sqlalchemy import and_, select, update
 
 from ...extensions import db
 from ...models import LoyaltyCard, MailOutbox
-from ...storage.outbox import skip_locked, worker_transaction
+from ...storage.outbox import retry_delay, skip_locked, worker_transaction
 from .. import clock
 from .settings import setting, smtp_configured
 from .transport import PermanentFailure, build_message, transport_for
@@ -62,11 +61,9 @@ class RoundResult:
 
 
 def backoff_seconds(attempts: int, app: Flask) -> float:
-    """Exponential backoff (base · 2^(attempts-1)), capped, with "equal jitter" — as the wallet worker's."""
-    base = float(setting("MAIL_RETRY_BASE_SECONDS", app))
-    cap = float(setting("MAIL_RETRY_MAX_SECONDS", app))
-    delay = min(cap, base * (2 ** min(max(attempts - 1, 0), 30)))
-    return delay / 2 + random.uniform(0, delay / 2)
+    """Seconds until a failed row is tried again (``storage.outbox.retry_delay`` with this worker's settings)."""
+    return retry_delay(attempts, float(setting("MAIL_RETRY_BASE_SECONDS", app)),
+                       float(setting("MAIL_RETRY_MAX_SECONDS", app)))
 
 
 def render(app: Flask, row: MailOutbox, card: LoyaltyCard | None):

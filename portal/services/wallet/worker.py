@@ -26,7 +26,6 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import random
 import signal
 import socket
 import threading
@@ -39,7 +38,7 @@ from sqlalchemy.orm import aliased
 
 from ...extensions import db
 from ...models import AppleDeviceRegistration, LoyaltyCard, RetiredCard, WalletOutbox
-from ...storage.outbox import serialise_claims, skip_locked, worker_transaction
+from ...storage.outbox import retry_delay, serialise_claims, skip_locked, worker_transaction
 from .. import clock
 from . import google_objects
 from .settings import apple_configured, google_configured, setting
@@ -80,11 +79,9 @@ class RoundResult:
 
 
 def backoff_seconds(attempts: int, app: Flask) -> float:
-    """Exponential backoff (base · 2^(attempts-1)), capped, with "equal jitter" (between half and all of it)."""
-    base = float(setting("WALLET_RETRY_BASE_SECONDS", app))
-    cap = float(setting("WALLET_RETRY_MAX_SECONDS", app))
-    delay = min(cap, base * (2 ** min(max(attempts - 1, 0), 30)))
-    return delay / 2 + random.uniform(0, delay / 2)
+    """Seconds until a failed row is tried again (``storage.outbox.retry_delay`` with this worker's settings)."""
+    return retry_delay(attempts, float(setting("WALLET_RETRY_BASE_SECONDS", app)),
+                       float(setting("WALLET_RETRY_MAX_SECONDS", app)))
 
 
 class WalletWorker:
