@@ -408,3 +408,18 @@ def test_in_production_without_smtp_the_worker_refuses_and_the_mail_waits(app, p
     assert not (__import__("pathlib").Path(app.instance_path) / "mail").exists()
     (row,) = _outbox()
     assert row.delivered_at is None and row.to_address == "lea@example.lu"
+
+
+def test_message_ids_stay_unique_when_the_random_module_is_reseeded(app, program, factories):
+    """Hypothesis and schemathesis reset ``random``'s state between examples: Message-IDs must not depend on it
+    (two enrolments within 10 ms once collided on the unique Message-ID, a 500)."""
+    import random
+
+    from portal.services.mail import outbox
+
+    card = factories.card(program, email="lea@example.lu")
+    ids = set()
+    for _ in range(5):
+        random.seed(1234)
+        ids.add(outbox.enqueue("sign_in", "lea@example.lu", "en", card=card).message_id)
+    assert len(ids) == 5
