@@ -116,11 +116,13 @@ def test_two_app_processes_share_the_rate_limit_through_redis(app, factories, da
     """Enrolment is limited to 20 per hour per client address (ENROLL_RATE_LIMIT). With the limiter on Redis,
     two instances count together: 30 attempts spread over both → exactly 20 accepted. (With memory:// each
     process would accept 20.) A random loopback source address makes the client new to Redis on every run."""
-    source = f"127.{random.randint(1, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
+    # Redis keeps its counters between runs, so the client address and the program's slug (the per-IP and the
+    # per-program limits' keys) are new on every run. From the OS's randomness: the suite's property tests reseed
+    # the random module, which would give every run of the whole suite the same "random" values.
+    rng = random.SystemRandom()
+    source = f"127.{rng.randint(1, 250)}.{rng.randint(1, 250)}.{rng.randint(2, 250)}"
     vendor = factories.vendor()
-    # Redis keeps its counters between runs: the per-program limit (ENROLL_PROGRAM_RATE_LIMIT, keyed by the slug)
-    # must not carry another run's count, so the program's slug is new on every run, like the source address.
-    program = factories.program(vendor, name=f"Redis {source} {random.randrange(10**9)}")
+    program = factories.program(vendor, name=f"Redis {source} {rng.randrange(10**9)}")
     env = {"RATELIMIT_STORAGE_URI": REDIS_URL}
     with Gunicorn(database_url, tmp_path, workers=1, env=env, name="a") as a, \
             Gunicorn(database_url, tmp_path, workers=1, env=env, name="b") as b:
