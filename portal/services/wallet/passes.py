@@ -205,31 +205,15 @@ def pass_json(card: LoyaltyCard) -> dict:
         store_card["secondaryFields"].append(_field("member", "label_member", card.customer_name,
                                                     textAlignment="PKTextAlignmentRight"))
     return {
-        "formatVersion": 1,
-        "passTypeIdentifier": app.config["APPLE_PASS_TYPE_ID"],
-        "teamIdentifier": app.config["APPLE_TEAM_ID"],
-        "serialNumber": card.apple_serial,
-        "authenticationToken": card.apple_auth_token,
-        "webServiceURL": web_service_url(app),
-        "organizationName": program.vendor.name,
-        "description": program.name,
-        "logoText": program.name,
-        "foregroundColor": images.css_rgb(program.foreground_color, (255, 255, 255)),
-        "backgroundColor": images.css_rgb(program.background_color),
-        "labelColor": images.css_rgb(program.label_color, (207, 227, 245)),
-        "sharingProhibited": True,
+        **_pass_header(app, program, card),
         "barcodes": [barcode],  # no singular "barcode": deprecated since iOS 9, rejected by pass validators
         "storeCard": store_card,
     }
 
 
-def voided_pass_json(card: LoyaltyCard, retired: RetiredCard | None = None) -> dict:
-    """The pass that replaces an old one on the phones that hold it: ``voided``, and nothing of the card left —
-    no balance, name, card link or barcode. ``retired``: an old identity of the card (replaced or merged);
-    else the card itself was erased."""
-    app = current_app
-    program: LoyaltyProgram = card.program
-    identity = retired if retired is not None else card
+def _pass_header(app, program: LoyaltyProgram, identity) -> dict:
+    """What every pass of the program carries: who issued it, its serial and token (``identity``: the card, or
+    one of its retired identities), where the web service is, the program's name and colours."""
     return {
         "formatVersion": 1,
         "passTypeIdentifier": app.config["APPLE_PASS_TYPE_ID"],
@@ -244,6 +228,18 @@ def voided_pass_json(card: LoyaltyCard, retired: RetiredCard | None = None) -> d
         "backgroundColor": images.css_rgb(program.background_color),
         "labelColor": images.css_rgb(program.label_color, (207, 227, 245)),
         "sharingProhibited": True,
+    }
+
+
+def voided_pass_json(card: LoyaltyCard, retired: RetiredCard | None = None) -> dict:
+    """The pass that replaces an old one on the phones that hold it: ``voided``, and nothing of the card left —
+    no balance, name, card link or barcode. ``retired``: an old identity of the card (replaced or merged);
+    else the card itself was erased."""
+    app = current_app
+    program: LoyaltyProgram = card.program
+    identity = retired if retired is not None else card
+    return {
+        **_pass_header(app, program, identity),
         "voided": True,
         "storeCard": {
             "primaryFields": [_field("status", "label_status", "text_voided")],
