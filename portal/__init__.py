@@ -6,7 +6,7 @@ import logging
 from flask import Flask, request
 
 from .config import load_config
-from .storage import connection_lost, engine_options, is_read_only, run_unit
+from .storage import connection_lost, engine_options, is_read_only, is_writing, run_unit
 
 READ_ONLY_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -18,7 +18,8 @@ class PortalFlask(Flask):
     the locale) have run before it: a request is authenticated before its view, always."""
 
     def dispatch_request(self):
-        write = request.method not in READ_ONLY_METHODS and not is_read_only(self.view_functions.get(request.endpoint))
+        view = self.view_functions.get(request.endpoint)
+        write = (request.method not in READ_ONLY_METHODS or is_writing(view)) and not is_read_only(view)
         return run_unit(super().dispatch_request, write=write)
 
     def preprocess_request(self):

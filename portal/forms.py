@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import DateTimeLocalField, EmailField, FieldList, Form, FormField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 
 REQUIRED = _l("This field is required.")
@@ -84,3 +84,36 @@ def reward_rows(form: MultiDict) -> list[dict]:
             item["id"] = row["id"]
         rows.append(item)
     return rows
+
+
+class LocationRow(Form):
+    """One shop location of the relevance settings (no CSRF of its own: part of ``RelevanceForm``)."""
+
+    latitude = StringField(_l("Latitude"), render_kw={"inputmode": "decimal", "autocomplete": "off",
+                                                      "placeholder": "49.6116"})
+    longitude = StringField(_l("Longitude"), render_kw={"inputmode": "decimal", "autocomplete": "off",
+                                                        "placeholder": "6.1319"})
+    relevant_text = StringField(_l("Text on the lock screen (optional)"), render_kw={"maxlength": 120})
+
+
+class RelevanceForm(FlaskForm):
+    """Where and when the program's pass is relevant (``services.relevance`` validates; this form only declares
+    the fields). Ten rows: Apple's limit of ten locations."""
+
+    locations = FieldList(FormField(LocationRow), min_entries=10, max_entries=10)
+    relevant_from = DateTimeLocalField(_l("Offer starts"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    relevant_until = DateTimeLocalField(_l("Offer ends"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+
+
+def relevance_data(form: MultiDict) -> tuple[dict, list[int]]:
+    """The posted relevance form → the dict ``services.relevance.update`` takes, and the form row of each location
+    sent (empty rows are left out), so a field error can be shown on the row the owner typed in."""
+    locations, rows = [], []
+    for i in range(10):
+        values = {name: (form.get(f"locations-{i}-{name}") or "").strip()
+                  for name in ("latitude", "longitude", "relevant_text")}
+        if any(values.values()):
+            locations.append(values)
+            rows.append(i)
+    return ({"locations": locations, "relevant_from": form.get("relevant_from") or None,
+             "relevant_until": form.get("relevant_until") or None}, rows)

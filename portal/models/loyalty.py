@@ -51,6 +51,9 @@ class LoyaltyProgram(TimestampMixin, Model):
     # Deferred: loaded only where the image is used (passes, the logo route), not with every card a stamp locks.
     logo_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now, onupdate=now)
+    # A time-boxed offer (migration health01): the pass's relevantDates; both or neither (services/relevance.py).
+    relevant_from: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    relevant_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     vendor = relationship("Vendor", back_populates="programs", lazy="select")
     rewards = relationship("LoyaltyReward", back_populates="program", lazy="select",

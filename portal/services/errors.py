@@ -175,3 +175,47 @@ class DatabaseBusy(DomainError):
     code = "busy"
     status = 503
     default_message = _l("The server is busy. Nothing was changed; please try again in a moment.")
+
+
+class PassCertificateExpired(DomainError):
+    """The Apple pass signing certificate (or Apple's WWDR intermediate) has expired: a pass signed with it would
+    not install, so none is handed out until the operator renews it (docs/wallets.md §1.2)."""
+
+    code = "pass_certificate_expired"
+    status = 503
+    default_message = _l("Apple Wallet passes are unavailable for the moment: the shop's pass certificate has "
+                         "expired. Your card works as usual on this page and at the till.")
+
+
+class CallbackRefused(DomainError):
+    """A Google Wallet callback that is not what Google signs (docs/wallets.md: callbacks)."""
+
+    code = "callback_malformed"
+    status = 400
+    default_message = _l("This is not a Google Wallet callback.")
+
+
+class CallbackSignatureInvalid(CallbackRefused):
+    code = "callback_signature_invalid"
+    status = 401
+    default_message = _l("The callback's signature does not verify with Google's keys.")
+
+
+class CallbackKeyExpired(CallbackRefused):
+    code = "callback_key_expired"
+    status = 401
+    default_message = _l("The callback was signed with an intermediate key that has expired.")
+
+
+class CallbackExpired(CallbackRefused):
+    code = "callback_expired"
+    status = 400
+    default_message = _l("The callback has expired.")
+
+
+class CallbackKeysUnavailable(DomainError):
+    """Google's root signing keys could not be fetched: Google retries a callback that failed."""
+
+    code = "callback_keys_unavailable"
+    status = 503
+    default_message = _l("Google's signing keys are unavailable for the moment; try again later.")

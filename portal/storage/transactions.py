@@ -123,6 +123,17 @@ def is_read_only(view) -> bool:
     return getattr(view, "storage_read_only", False)
 
 
+def writes(view):
+    """Mark a GET view that writes (Apple's web service notes a device's fetch of a pass): its unit runs as a
+    writing unit (on SQLite ``BEGIN IMMEDIATE``, so the write never has to upgrade a read transaction)."""
+    view.storage_writes = True
+    return view
+
+
+def is_writing(view) -> bool:
+    return getattr(view, "storage_writes", False)
+
+
 def run_unit(fn: Callable[[], T], *, write: bool = True, attempts: int = MAX_ATTEMPTS) -> T:
     """Run ``fn`` as one unit of work: commit on success, roll back on error.
 

@@ -17,6 +17,11 @@ given.  It implements:
   (top-level merge, 404 if missing), PUT (replace).  Every call needs a valid
   ``Authorization: Bearer`` token (else 401).  Objects live in memory.
 
+* ``GET /gp/m/issuer/keys`` -- Google's root signing keys for Wallet callbacks
+  (``{"keys": [{"keyValue", "protocolVersion": "ECv2SigningOnly", "keyExpiration"}]}``), from a test root key;
+  :meth:`GoogleStandin.signed_callback` makes a callback body signed the way Google signs one
+  (ECv2SigningOnly: a root-signed intermediate key, then the message), with knobs to break each part.
+
 Fault modes, as for the APNs stand-in: :meth:`GoogleStandin.set_mode` with
 ``"ok"``, ``"error"`` (an HTTP error status, 503 by default), ``"hang"`` (the
 answer comes after ``hang_seconds``) and ``"down"`` (the connection is closed
@@ -25,7 +30,9 @@ without an answer); :meth:`stop` / :meth:`start` reuse the same port.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import sys
 import re
 import secrets
@@ -40,8 +47,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from google.auth import jwt
 
 __all__ = [
@@ -215,6 +222,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/token":
             status, payload, form = standin._token(method, raw)
             standin._record(RecordedRequest(method, path, status, form, authorization))
+        elif path == CALLBACK_KEYS_PATH and method == "GET":
+            status, payload = 200, standin.callback_keys.keys_document()
+            standin._record(RecordedRequest(method, path, status, None, authorization))
         else:
             status, payload, parsed = standin._resource(method, path, raw, authorization)
             standin._record(RecordedRequest(method, path, status, parsed, authorization))
@@ -273,6 +283,7 @@ class GoogleStandin:
         self._release_hangs = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.callback_keys = CallbackKeys()
 
     # -- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> GoogleStandin:
@@ -289,6 +300,16 @@ class GoogleStandin:
     @property
     def token_uri(self) -> str:
         return f"{self.url}/token"
+
+    @property
+    def callback_keys_url(self) -> str:
+        return f"{self.url}{CALLBACK_KEYS_PATH}"
+
+    def signed_callback(self, message: dict[str, Any], **options: Any) -> bytes:
+        """A callback body for ``message`` signed like Google's, recipient = this stand-in's issuer id
+        (see :meth:`CallbackKeys.sign`)."""
+        options.setdefault("recipient_id", self.issuer_id or "")
+        return self.callback_keys.sign(message, **options)
 
     def start(self) -> None:
         if self._server is not None:
@@ -536,3 +557,60 @@ class GoogleStandin:
     def new_object_id(self, prefix: str | None = None) -> str:
         """A fresh ``<issuer>.<uuid>`` id (uses ``issuer_id`` or ``prefix``)."""
         return f"{prefix or self.issuer_id or '3388000000000000000'}.{uuid.uuid4().hex}"
+
+
+# --------------------------------------------------------------------------- #
+# Wallet callbacks: Google's side of ECv2SigningOnly
+# --------------------------------------------------------------------------- #
+CALLBACK_KEYS_PATH = "/gp/m/issuer/keys"
+CALLBACK_SENDER_ID = "GooglePayPasses"
+CALLBACK_PROTOCOL = "ECv2SigningOnly"
+
+
+def _lv(*chunks: str) -> bytes:
+    """Each chunk as a 4-byte little-endian length and its UTF-8 bytes (Tink's ``toLengthValue``)."""
+    return b"".join(struct.pack("<I", len(b)) + b for b in (c.encode("utf-8") for c in chunks))
+
+
+def _spki_b64(key: ec.EllipticCurvePrivateKey) -> str:
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode("ascii")
+
+
+def _sign_b64(key: ec.EllipticCurvePrivateKey, data: bytes) -> str:
+    return base64.b64encode(key.sign(data, ec.ECDSA(hashes.SHA256()))).decode("ascii")
+
+
+class CallbackKeys:
+    """A test root key (published at ``/gp/m/issuer/keys``) and intermediate keys signed with it."""
+
+    def __init__(self, root_lifetime_ms: int = 365 * 24 * 3600 * 1000) -> None:
+        self.root_key = ec.generate_private_key(ec.SECP256R1())
+        self.root_expiration_ms = int(time.time() * 1000) + root_lifetime_ms
+
+    def keys_document(self) -> dict[str, Any]:
+        return {"keys": [{"keyValue": _spki_b64(self.root_key), "protocolVersion": CALLBACK_PROTOCOL,
+                          "keyExpiration": str(self.root_expiration_ms)}]}
+
+    def sign(self, message: dict[str, Any], *, recipient_id: str, intermediate_expiration_ms: int | None = None,
+             root_key: ec.EllipticCurvePrivateKey | None = None, tamper: bool = False) -> bytes:
+        """The callback body. ``intermediate_expiration_ms``: when the intermediate key expires (default in an
+        hour); ``root_key``: sign the intermediate key with another root (not the published one); ``tamper``:
+        change the message after signing it."""
+        intermediate = ec.generate_private_key(ec.SECP256R1())
+        expiration = intermediate_expiration_ms or int(time.time() * 1000) + 3600 * 1000
+        signed_key = json.dumps({"keyValue": _spki_b64(intermediate), "keyExpiration": str(expiration)},
+                                separators=(",", ":"))
+        signed_message = json.dumps(message, separators=(",", ":"))
+        body = {
+            "signature": _sign_b64(intermediate, _lv(CALLBACK_SENDER_ID, recipient_id, CALLBACK_PROTOCOL,
+                                                     signed_message)),
+            "intermediateSigningKey": {
+                "signedKey": signed_key,
+                "signatures": [_sign_b64(root_key or self.root_key,
+                                         _lv(CALLBACK_SENDER_ID, CALLBACK_PROTOCOL, signed_key))],
+            },
+            "protocolVersion": CALLBACK_PROTOCOL,
+            "signedMessage": signed_message[:-1] + ',"count":99}' if tamper else signed_message,
+        }
+        return json.dumps(body).encode("utf-8")

@@ -11,6 +11,7 @@ from ...models import LoyaltyProgram
 from ...services import accounts, ledger, stats
 from ...services.errors import ValidationError
 from ...services.i18n import LANGUAGE_NAMES, SUPPORTED
+from ...services.wallet import certificates
 from ...web import render
 from ..vendor.helpers import handle_refusal
 from . import bp
@@ -21,6 +22,7 @@ PAGE = 50
 def _vendors_page(status=200, errors=None, values=None):
     return render("admin/index.html", "vendors", status=status, vendors=accounts.list_vendors(),
                   stats=stats.platform_stats(), errors=errors or {}, values=values or {},
+                  certificates=certificates.status(),
                   locales=[(code, LANGUAGE_NAMES[code]) for code in SUPPORTED])
 
 

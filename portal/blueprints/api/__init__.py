@@ -14,8 +14,9 @@ api_bp.register_blueprint(vendor_bp)
 api_bp.register_blueprint(admin_bp)
 api_bp.register_blueprint(public_bp)
 from .apple import bp as apple_bp; api_bp.register_blueprint(apple_bp)  # noqa: E402,E702 (wallet web service)
+from .google import bp as google_bp; api_bp.register_blueprint(google_bp)  # noqa: E402,E702 (Google callbacks)
 # Bearer tokens, not cookies: no CSRF surface. Nested blueprints are exempted one by one.
-for _bp in (api_bp, vendor_bp, admin_bp, public_bp, apple_bp):
+for _bp in (api_bp, vendor_bp, admin_bp, public_bp, apple_bp, google_bp):
     csrf.exempt(_bp)
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "api_spec" / "openapi.json"

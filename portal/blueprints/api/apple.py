@@ -11,6 +11,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from ... import storage
 from ...extensions import limiter
 from ...services.wallet import apple_service, passes
 from ...web import json_error
@@ -91,11 +92,12 @@ def updated_serials(deviceLibraryIdentifier, passTypeIdentifier):  # noqa: N803
 
 
 @bp.get("/passes/<passTypeIdentifier>/<serialNumber>")
+@storage.writes  # notes the fetch in the card's pass health
 def latest_pass(passTypeIdentifier, serialNumber):  # noqa: N803
     pass_type_id, serial = passTypeIdentifier, serialNumber
     if not _known_pass_type(pass_type_id):
         return _not_found()
-    found = _card_or_none(serial)
+    found = apple_service.fetch_pass(serial, request.headers.get("Authorization"))
     if found is None:
         return _unauthorized()
     card, retired = found

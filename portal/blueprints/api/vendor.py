@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from ...services import cards, operations, pins, programs, reissue, stats
+from ...services import cards, operations, pins, programs, reissue, relevance, stats
+from ...services.wallet import health as wallet_health
 from ...services.errors import NotFound
 from ...services.serializers import card_to_dict, pin_to_dict, program_to_dict, transaction_to_dict
 from .common import authenticate, balance_change, json_body, query_int
@@ -171,3 +172,27 @@ def vendor_stats():
     if program_id:
         programs.get_program(g.actor, program_id)
     return stats.vendor_stats(g.actor, days, program_id)
+
+
+@bp.get("/cards/<card_number>/wallet-health")
+def card_wallet_health(card_number):
+    return wallet_health.jsonable(wallet_health.card_health(cards.get_card(g.actor, card_number)))
+
+
+@bp.get("/wallet-health")
+def wallet_health_summary():
+    program_id = request.args.get("program_id")
+    program_id = query_int("program_id", 0, 0, 2**31 - 1) if program_id else None
+    if program_id:
+        programs.get_program(g.actor, program_id)
+    return wallet_health.summary(g.actor, program_id)
+
+
+@bp.get("/programs/<int:program_id>/relevance")
+def get_relevance(program_id):
+    return relevance.get(g.actor, program_id)
+
+
+@bp.put("/programs/<int:program_id>/relevance")
+def put_relevance(program_id):
+    return relevance.update(g.actor, program_id, json_body())

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from ...extensions import db
 from ...services import cards, imports, operations, programs, reissue
 from ...services.errors import DomainError, ValidationError
+from ...services.wallet import health as wallet_health
 from ...web import render
 from . import bp
 from .helpers import actor, handle_refusal, new_idempotency_key, run_once
@@ -36,7 +37,7 @@ def _card_page(card_number, *, notice=None, errors=None, values=None, status=200
                   history=history[:50], more=history[50].id if len(history) > 50 else None,
                   voided=voided, notice=notice, errors=errors or {}, values=values or {},
                   key=new_idempotency_key(), format_number=cards.format_card_number,
-                  earlier=reissue.history(card))
+                  earlier=reissue.history(card), health=wallet_health.card_health(card))
 
 
 @bp.get("/customers/<card_number>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import request
 
 from ...services import charts, programs, stats
+from ...services.wallet import health as wallet_health
 from ...web import render
 from . import bp
 from .helpers import actor
@@ -25,4 +26,5 @@ def dashboard():
     short = [d[5:] for d in daily["days"]]  # MM-DD
     figures = {name: charts.bar_chart(short, daily[name], label_every=7 if days <= 30 else 14) for name in SERIES}
     return render("vendor/dashboard.html", "stats", data=data, charts=figures, days=days, periods=PERIODS,
-                  program_id=program_id, programs=programs.list_programs(act))
+                  program_id=program_id, programs=programs.list_programs(act),
+                  wallet=wallet_health.summary(act, program_id or None))

@@ -1,11 +1,15 @@
 """Programs: list, create, edit, pause, logo — with inline validation (the same service rules) and a live preview."""
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Response, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
 from ...extensions import db
-from ...forms import EMPTY_REWARD_ROWS, PROGRAM_TEXT_FIELDS, all_reward_rows, program_data, reward_rows
+from ...forms import (EMPTY_REWARD_ROWS, PROGRAM_TEXT_FIELDS, RelevanceForm, all_reward_rows, program_data,
+                      relevance_data, reward_rows)
+from ...services import clock, relevance
 from ...services import programs as program_service
 from ...services import stats
 from ...services.errors import ValidationError
@@ -218,3 +222,46 @@ def program_logo(program_id):
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
 
+
+
+# --- where and when the pass is relevant (services/relevance.py) ------------------------------------------------
+
+def _relevance_form(program, data: dict | None = None) -> RelevanceForm:
+    """The form filled from the saved settings (GET) or from what was posted."""
+    if data is not None:
+        return RelevanceForm(formdata=request.form)
+    saved = relevance.to_dict(program)
+    tz = clock.zone(program.vendor.timezone)
+
+    def local(iso):
+        return dt.datetime.fromisoformat(iso).astimezone(tz).replace(tzinfo=None) if iso else None
+
+    rows = saved["locations"] + [{"latitude": "", "longitude": "", "relevant_text": ""}] * (
+        relevance.MAX_LOCATIONS - len(saved["locations"]))
+    return RelevanceForm(formdata=None, data={"locations": rows, "relevant_from": local(saved["relevant_from"]),
+                                              "relevant_until": local(saved["relevant_until"])})
+
+
+@bp.route("/programs/<int:program_id>/relevance", methods=["GET", "POST"])
+def program_relevance(program_id):
+    program = program_service.get_program(actor(), program_id)
+    if request.method == "GET":
+        return render("vendor/program_relevance.html", program=program, form=_relevance_form(program), errors={},
+                      max_locations=relevance.MAX_LOCATIONS)
+    data, rows = relevance_data(request.form)
+    try:
+        relevance.update(actor(), program_id, data)
+    except ValidationError as error:
+        notice = handle_refusal(error)
+        errors: dict = {}
+        for key, messages in (notice["fields"] or {"form": [notice["message"]]}).items():
+            parts = key.split(".")
+            if parts[0] == "locations" and len(parts) == 3 and int(parts[1]) < len(rows):
+                errors[f"locations-{rows[int(parts[1])]}-{parts[2]}"] = messages
+            else:
+                errors[key] = messages
+        program = program_service.get_program(actor(), program_id)
+        return render("vendor/program_relevance.html", status=422, program=program,
+                      form=_relevance_form(program, data), errors=errors, max_locations=relevance.MAX_LOCATIONS)
+    flash(_("Where and when the pass shows up was saved; passes in wallets are being updated."), "success")
+    return redirect(url_for("vendor.program_relevance", program_id=program_id), 303)

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from ...extensions import db
 from ...models import AppleDeviceRegistration, LoyaltyCard, LoyaltyProgram, RetiredCard
 from .. import clock
-from . import passes
+from . import health, passes
 from .settings import setting
 
 DEVICE_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -55,6 +55,15 @@ def authorized_pass(serial: str, authorization: str | None) -> tuple[LoyaltyCard
     return (card, retired) if ok and card is not None and token else None
 
 
+def fetch_pass(serial: str, authorization: str | None) -> tuple[LoyaltyCard, RetiredCard | None] | None:
+    """A device's GET of the latest pass: ``authorized_pass``, and the card's pass health notes the fetch (a
+    retired identity's voided pass is not the card's)."""
+    found = authorized_pass(serial, authorization)
+    if found is not None and found[1] is None:
+        health.apple_fetched(found[0])
+    return found
+
+
 def register(device: str, pass_type_id: str, serial: str, push_token: str) -> bool:
     """Register (or refresh the push token of) a device for a pass. Returns True when new."""
     existing = db.session.scalar(select(AppleDeviceRegistration).where(
@@ -71,13 +80,16 @@ def register(device: str, pass_type_id: str, serial: str, push_token: str) -> bo
                                                    created_at=clock.now()))
     except IntegrityError:
         return register(device, pass_type_id, serial, push_token)
+    health.apple_registered(serial)
     return True
 
 
 def unregister(device: str, pass_type_id: str, serial: str) -> None:
-    db.session.execute(delete(AppleDeviceRegistration).where(
+    gone = db.session.execute(delete(AppleDeviceRegistration).where(
         AppleDeviceRegistration.device_library_id == device, AppleDeviceRegistration.pass_type_id == pass_type_id,
         AppleDeviceRegistration.serial_number == serial))
+    if gone.rowcount:
+        health.apple_unregistered(serial)
 
 
 def updated_serials(device: str, pass_type_id: str, since_tag: str | None) -> tuple[list[str], str | None]:

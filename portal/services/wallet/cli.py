@@ -9,6 +9,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .. import clock
+from . import certificates
 from .settings import APPLE_KEYS, GOOGLE_KEYS, apple_configured, google_configured
 
 
@@ -26,7 +28,10 @@ def check_wallets(app) -> dict:
             apple["problems"].append("Missing settings: " + ", ".join(missing) + ".")
         apple["problems"] += apple_pass.check_configuration(
             c.get("APPLE_PASS_CERT"), c.get("APPLE_PASS_KEY"), c.get("APPLE_PASS_KEY_PASSWORD"),
-            c.get("APPLE_WWDR_CERT"), c.get("APPLE_PASS_TYPE_ID"), c.get("APPLE_TEAM_ID"))
+            c.get("APPLE_WWDR_CERT"), c.get("APPLE_PASS_TYPE_ID"), c.get("APPLE_TEAM_ID"), now=clock.now())
+        # Both expiry dates, always shown (the problems above warn from 30 days ahead).
+        apple["certificates"] = [{**entry, "not_after": entry["not_after"].isoformat() if entry["not_after"] else None}
+                                 for entry in certificates.status(app)]
         base = urlsplit(c["PUBLIC_BASE_URL"])
         if base.scheme != "https":
             apple["problems"].append(
@@ -105,6 +110,12 @@ def register(loyalty_cli) -> None:
                         click.echo(f"  - {problem}")
                 elif part["configured"]:
                     click.echo(f"{title}: OK")
+                for cert in part.get("certificates", []):
+                    if cert["not_after"]:
+                        state = {"ok": "", "expiring": "  WARNING: expires soon, renew it",
+                                 "expired": "  EXPIRED: pass downloads are stopped"}[cert["state"]]
+                        click.echo(f"  {cert['label'][0].upper() + cert['label'][1:]} valid until {cert['not_after'][:10]} "
+                                   f"({cert['days_left']} days left){state}")
                 for note in part["notes"]:
                     click.echo(f"{title}: {note}")
             for problem in report.get("problems", []):

@@ -53,7 +53,15 @@ def logo_url(program: LoyaltyProgram, app=None) -> str:
     return f"{app.config['PUBLIC_BASE_URL']}/p/{program.slug}/logo.png?v={version}"
 
 
-def class_body(program: LoyaltyProgram, app=None) -> dict:
+def callback_url(app=None) -> str:
+    """Where Google posts its signed save/delete callbacks (``callbackOptions`` of every class)."""
+    return f"{(app or current_app).config['PUBLIC_BASE_URL']}/api/v1/loyalty/google/callback"
+
+
+def class_body(program: LoyaltyProgram, app=None, locations=None) -> dict:
+    """``locations``: the program's ProgramLocation rows, sent as ``merchantLocations`` when there are any."""
+    from .. import relevance
+
     app = app or current_app
     body = {
         "id": class_id(program, app),
@@ -71,6 +79,8 @@ def class_body(program: LoyaltyProgram, app=None) -> dict:
     }
     if program.reward_text:
         body["localizedRewardsTier"] = localized(lambda _loc: _("Reward"))
+    body["callbackOptions"] = {"url": callback_url(app)}
+    body.update(relevance.google_class_fields(locations or []))
     return body
 
 

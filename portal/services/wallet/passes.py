@@ -204,10 +204,14 @@ def pass_json(card: LoyaltyCard) -> dict:
     if card.customer_name:
         store_card["secondaryFields"].append(_field("member", "label_member", card.customer_name,
                                                     textAlignment="PKTextAlignmentRight"))
+    from .. import relevance
+
     return {
         **_pass_header(app, program, card),
         "barcodes": [barcode],  # no singular "barcode": deprecated since iOS 9, rejected by pass validators
         "storeCard": store_card,
+        # locations / relevantDates only when the shop set them (services/relevance.py)
+        **relevance.pass_fields(program, relevance.locations_of(program.id)),
     }
 
 
@@ -303,6 +307,9 @@ def build(card: LoyaltyCard, retired: RetiredCard | None = None) -> bytes:
     signer = pass_signer()
     if signer is None:
         raise RuntimeError("Apple Wallet is not configured")
+    from .certificates import ensure_valid
+
+    ensure_valid()  # an expired certificate: 503 pass_certificate_expired, never a pass Wallet would refuse
     voided = retired is not None or card.erased_at is not None
     body = voided_pass_json(card, retired) if voided else pass_json(card)
     return build_pkpass(body, static_files(card.program), signer)

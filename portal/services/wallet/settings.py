@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     # Save-to-Google-Wallet links carry an ``exp``: the card page signs a fresh one on every view, and a link
     # returned by the enrolment API (perhaps e-mailed) keeps working for a month.
     "WALLET_SAVE_LINK_TTL_SECONDS": 30 * 24 * 3600,
+    # Google's root keys for verifying save/delete callbacks (services/wallet/google_callbacks.py).
+    "GOOGLE_CALLBACK_KEYS_URL": "https://pay.google.com/gp/m/issuer/keys",
 }
 
 

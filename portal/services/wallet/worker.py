@@ -37,10 +37,10 @@ from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.orm import aliased
 
 from ...extensions import db
-from ...models import AppleDeviceRegistration, LoyaltyCard, RetiredCard, WalletOutbox
+from ...models import AppleDeviceRegistration, LoyaltyCard, ProgramLocation, RetiredCard, WalletOutbox
 from ...storage.outbox import retry_delay, serialise_claims, skip_locked, worker_transaction
 from .. import clock
-from . import google_objects
+from . import google_objects, health
 from .settings import apple_configured, google_configured, setting
 
 log = logging.getLogger("portal.wallet.worker")
@@ -63,6 +63,10 @@ class CardJob:
     reasons: set[str] = dataclasses.field(default_factory=set)
     #: (Apple serial, Google object id) of the card's retired identities, when a row says ``retired``
     retired: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)
+    #: APNs pushes sent this round (pass health: the last push's result)
+    pushed: int = 0
+    #: the program's shop locations (the Google class's merchantLocations)
+    locations: list = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -184,8 +188,15 @@ class WalletWorker:
                                                   AppleDeviceRegistration.pass_type_id == pass_type)
                                            .order_by(AppleDeviceRegistration.id)):
                     regs.setdefault(reg.serial_number, []).append((reg.id, reg.push_token))
+            locations: dict[int, list] = {}
+            program_ids = {c.program_id for c in found.values()}
+            if program_ids:
+                for loc in session.scalars(select(ProgramLocation).where(ProgramLocation.program_id.in_(program_ids))
+                                           .order_by(ProgramLocation.program_id, ProgramLocation.position)):
+                    locations.setdefault(loc.program_id, []).append(loc)
             for job in jobs:
                 job.card = found.get(job.card_id)
+                job.locations = locations.get(job.card.program_id, []) if job.card is not None else []
                 if job.card is not None:
                     _ = job.card.program.vendor, job.card.program.rewards  # load before the session ends
                     job.retired = retired.get(job.card_id, [])
@@ -201,6 +212,8 @@ class WalletWorker:
             if gone:
                 session.execute(delete(AppleDeviceRegistration).where(AppleDeviceRegistration.id.in_(gone)))
             for job in jobs:
+                if job.pushed or (job.registrations and job.apple_error):
+                    health.record_push(session, job.card_id, job.apple_error or "ok", len(job.gone_registrations))
                 if job.google_object_id and job.card is not None and job.card.google_object_id is None:
                     session.execute(update(LoyaltyCard).where(LoyaltyCard.id == job.card_id,
                                                               LoyaltyCard.google_object_id.is_(None),
@@ -243,11 +256,12 @@ class WalletWorker:
             failures.append(f"APNs {result.status} {result.reason or ''}".strip())
         if failures:
             job.apple_error = f"{len(failures)} of {len(job.registrations)} pushes failed: {failures[0]}"
+        job.pushed = sent
         return sent
 
-    def _ensure_class(self, program) -> None:
+    def _ensure_class(self, program, locations=()) -> None:
         with self.app.app_context():
-            body = google_objects.class_body(program, self.app)
+            body = google_objects.class_body(program, self.app, list(locations))
         known = self._ensured_classes.get(body["id"])
         if known == program.updated_at:
             return
@@ -268,7 +282,7 @@ class WalletWorker:
 
         card = job.card
         try:
-            self._ensure_class(card.program)
+            self._ensure_class(card.program, job.locations)
             with self.app.app_context():
                 body = google_objects.object_body(card, self.app)
             try:
@@ -277,7 +291,7 @@ class WalletWorker:
                 if exc.status != 400 or "class" not in exc.message.lower():
                     raise
                 self._ensured_classes.pop(google_objects.class_id(card.program, self.app), None)
-                self._ensure_class(card.program)  # the class vanished (deleted in the console): recreate it
+                self._ensure_class(card.program, job.locations)  # the class vanished (deleted in the console): recreate it
                 self.google().upsert_object(body)
         except GoogleWalletError as exc:
             job.google_error = f"Google {exc.status}: {exc.message}"[:500]
