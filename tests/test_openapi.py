@@ -425,3 +425,31 @@ def test_replace_merge_and_card_replaced_match(shop, factories, check):
     merged = check(shop.api.post(url, json={"into": other.card_number}), "POST", url, 200)
     assert merged["card"]["card_number"] == other.card_number and merged["transactions"] == []
     assert check(shop.api.post(url, json={"into": other.card_number}), "POST", url, 410)
+
+
+def test_wallet_health_and_relevance_match(shop, check):
+    """Issue 16: pass health (per card, per shop) and a program's locations and offer dates."""
+    api = shop.api
+    url = f"{V}/cards/{shop.stamp_card.card_number}/wallet-health"
+    health = check(api.get(url), "GET", url, 200)
+    assert health["apple"]["devices"] == 0 and health["google"]["state"] is None
+    url = f"{V}/wallet-health"
+    check(api.get(url), "GET", url, 200)
+    check(api.get(url + f"?program_id={shop.points.id}"), "GET", url, 200)
+    check(api.get(url + "?program_id=999999"), "GET", url, 404)
+    url = f"{V}/programs/{shop.stamps.id}/relevance"
+    assert check(api.get(url), "GET", url, 200)["locations"] == []
+    saved = check(api.put(url, json={"locations": [{"latitude": 49.61, "longitude": 6.13, "relevant_text": "Here"}],
+                                     "relevant_from": "2026-12-01T08:00", "relevant_until": "2026-12-02T08:00"}),
+                  "PUT", url, 200)
+    assert saved["relevant_until"] == "2026-12-02T07:00:00+00:00"
+    check(api.put(url, json={"locations": [{"latitude": 100, "longitude": 6}]}), "PUT", url, 422)
+    check(api.client.put(url, data="x", content_type="text/plain", headers=api._headers(None)), "PUT", url, 400)
+
+
+def test_google_callback_refusals_match(app, client, check):
+    url = f"{PREFIX}/loyalty/google/callback"
+    check(client.post(url, data=b"{}", content_type="application/json"), "POST", url, 404)  # not configured
+    app.config.update(GOOGLE_WALLET_ISSUER_ID="3388000000022999111", GOOGLE_SERVICE_ACCOUNT_FILE="/nonexistent")
+    body = check(client.post(url, data=b"{}", content_type="application/json"), "POST", url, 400)
+    assert body["error"]["code"] == "callback_malformed"

@@ -118,9 +118,8 @@ def _signature_ok(key: ec.EllipticCurvePublicKey, signature_b64, data: bytes) ->
     return True
 
 
-def verify(body: bytes, root_keys: list[RootKey], recipient_id: str, now_ms: int) -> CallbackMessage:
-    """The verified message, or a ``CallbackRefused`` (malformed), ``CallbackSignatureInvalid`` (``UnknownSigner``
-    when no root key signed the intermediate key), ``CallbackKeyExpired`` or ``CallbackExpired``."""
+def parse(body: bytes) -> dict:
+    """The sealed message's shape (step 1), checked before any key is needed; ``CallbackRefused`` if wrong."""
     if len(body) > MAX_BODY:
         raise CallbackRefused()
     try:
@@ -138,6 +137,16 @@ def verify(body: bytes, root_keys: list[RootKey], recipient_id: str, now_ms: int
     signed_key, signatures = intermediate["signedKey"], intermediate["signatures"]
     if not isinstance(signed_key, str) or not isinstance(signatures, list) or not signatures:
         raise CallbackRefused()
+    return sealed
+
+
+def verify(body: bytes | dict, root_keys: list[RootKey], recipient_id: str, now_ms: int) -> CallbackMessage:
+    """The verified message, or a ``CallbackRefused`` (malformed), ``CallbackSignatureInvalid`` (``UnknownSigner``
+    when no root key signed the intermediate key), ``CallbackKeyExpired`` or ``CallbackExpired``. ``body``: the
+    raw bytes, or what ``parse`` returned for them."""
+    sealed = body if isinstance(body, dict) else parse(body)
+    signed_key = sealed["intermediateSigningKey"]["signedKey"]
+    signatures = sealed["intermediateSigningKey"]["signatures"]
 
     key_bytes = length_value(SENDER_ID, PROTOCOL, signed_key)
     if not any(_signature_ok(root.public_key, sig, key_bytes) for root in root_keys if root.expires_ms > now_ms

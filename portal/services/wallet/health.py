@@ -145,13 +145,14 @@ def google_callback(body: bytes) -> dict:
     """Verify a callback and record it. ``{"status": "accepted"}``; ``"duplicate"`` for a nonce seen before (not
     recorded again); ``"ignored"`` for an object that is no card of ours. Raises the ``Callback…`` errors."""
     issuer = str(current_app.config.get("GOOGLE_WALLET_ISSUER_ID") or "").strip()
+    sealed = google_callbacks.parse(body)  # a malformed body never makes us fetch keys
     store = root_keys()
     now_ms = int(clock.now().timestamp() * 1000)
     try:
-        message = google_callbacks.verify(body, store.get(), issuer, now_ms)
+        message = google_callbacks.verify(sealed, store.get(), issuer, now_ms)
     except google_callbacks.UnknownSigner:
         # Perhaps Google rotated its keys since we fetched them: fetch again (at most once a minute) and retry.
-        message = google_callbacks.verify(body, store.get(refresh=True), issuer, now_ms)
+        message = google_callbacks.verify(sealed, store.get(refresh=True), issuer, now_ms)
     now = clock.now()
     claimed = db.session.execute(storage.dialect_insert(GoogleCallbackNonce)
                                  .values(nonce=message.nonce, received_at=now)
