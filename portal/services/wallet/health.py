@@ -156,8 +156,9 @@ def google_callback(body: bytes) -> dict:
     now = clock.now()
     claimed = db.session.execute(storage.dialect_insert(GoogleCallbackNonce)
                                  .values(nonce=message.nonce, received_at=now)
-                                 .on_conflict_do_nothing(index_elements=["nonce"]))
-    if claimed.rowcount == 0:
+                                 .on_conflict_do_nothing(index_elements=["nonce"])
+                                 .returning(GoogleCallbackNonce.id)).scalar()
+    if claimed is None:
         return {"status": "duplicate", "code": "callback_duplicate"}
     db.session.execute(delete(GoogleCallbackNonce).where(GoogleCallbackNonce.received_at < now - NONCE_RETENTION))
     card_id = _card_for_object(message.object_id)
