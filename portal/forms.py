@@ -89,10 +89,8 @@ def reward_rows(form: MultiDict) -> list[dict]:
 class LocationRow(Form):
     """One shop location of the relevance settings (no CSRF of its own: part of ``RelevanceForm``)."""
 
-    latitude = StringField(_l("Latitude"), render_kw={"inputmode": "decimal", "autocomplete": "off",
-                                                      "placeholder": "49.6116"})
-    longitude = StringField(_l("Longitude"), render_kw={"inputmode": "decimal", "autocomplete": "off",
-                                                        "placeholder": "6.1319"})
+    latitude = StringField(_l("Latitude"), render_kw={"inputmode": "decimal", "autocomplete": "off"})
+    longitude = StringField(_l("Longitude"), render_kw={"inputmode": "decimal", "autocomplete": "off"})
     relevant_text = StringField(_l("Text on the lock screen (optional)"), render_kw={"maxlength": 120})
 
 

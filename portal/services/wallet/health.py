@@ -227,17 +227,14 @@ def summary(actor: Actor, program_id: int | None = None) -> dict:
         .select_from(AppleDeviceRegistration)
         .join(LoyaltyCard, LoyaltyCard.apple_serial == AppleDeviceRegistration.serial_number)
         .where(*cards)) or 0
-    health = select(PassHealth).join(LoyaltyCard, LoyaltyCard.id == PassHealth.card_id).where(*cards).subquery()
-    row = db.session.execute(select(
-        func.count().filter(and_(health.c.apple_first_registered_at.is_not(None), ~exists().where(
-            AppleDeviceRegistration.serial_number == select(LoyaltyCard.apple_serial)
-            .where(LoyaltyCard.id == health.c.card_id).scalar_subquery()))),
-        func.count().filter(health.c.google_state == "saved"),
-        func.count().filter(health.c.google_state == "deleted"),
-        func.coalesce(func.sum(health.c.apple_tokens_pruned), 0),
-        func.count().filter(and_(health.c.apple_last_push_result.is_not(None),
-                                 health.c.apple_last_push_result != "ok")),
-    )).one()
+    row = db.session.execute(
+        select(func.count().filter(and_(PassHealth.apple_first_registered_at.is_not(None), ~registered)),
+               func.count().filter(PassHealth.google_state == "saved"),
+               func.count().filter(PassHealth.google_state == "deleted"),
+               func.coalesce(func.sum(PassHealth.apple_tokens_pruned), 0),
+               func.count().filter(and_(PassHealth.apple_last_push_result.is_not(None),
+                                        PassHealth.apple_last_push_result != "ok")))
+        .select_from(LoyaltyCard).join(PassHealth, PassHealth.card_id == LoyaltyCard.id).where(*cards)).one()
     return {
         "apple": {"holders": apple_holders, "devices": apple_devices, "updates_off": row[0],
                   "tokens_pruned": int(row[3]), "push_failing": row[4]},
