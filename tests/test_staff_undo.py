@@ -271,3 +271,29 @@ def test_undo_service_for_a_logged_in_staff_member(shop, factories):
     card, void = operations.undo_transaction(actor_for_user(anna), tx.id, {})
     assert void.voided_transaction_id == tx.id and card.stamps == 0
     db.session.commit()
+
+
+def test_responses_match_the_openapi_document(shop, client):
+    """The undo's success and refusals, and a pending card's refusal, as documented (tests/test_openapi.py)."""
+    import json
+    from test_openapi import SPEC_PATH, SpecChecker
+
+    check = SpecChecker(json.loads(SPEC_PATH.read_text()))
+    shop.stamps.cooldown_minutes = 0
+    db.session.commit()
+    first = stamp(shop).json["transaction"]["id"]
+    second = stamp(shop).json["transaction"]["id"]
+    url = f"{V}/transactions/{first}/undo"
+    check(shop.api.post(url, json={"staff_pin": "4321"}), "POST", url, 409)  # undo_not_last
+    check(shop.api.post(url, json={}), "POST", url, 409)
+    url = f"{V}/transactions/{second}/undo"
+    check(shop.api.post(url, json={"staff_pin": "0000"}), "POST", url, 403)  # pin_invalid
+    check(shop.api.post(url, json={"staff_pin": "4321"}), "POST", url, 201)
+    shop.stamps.pending_signups = True
+    db.session.commit()
+    url = f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll"
+    body = check(client.post(url, json={"email": "spec@example.com", "consent": True}), "POST", url, 201)
+    assert body["pending"] is True
+    url = f"{V}/cards/{body['card_number']}/stamps"
+    refused = check(shop.api.post(url, json={}), "POST", url, 403)
+    assert refused["error"]["code"] == "card_pending_confirmation"

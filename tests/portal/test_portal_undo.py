@@ -162,6 +162,19 @@ def test_pending_card_on_the_tablet(staff, shop, client):
     assert card.pending is False and card.confirmed_by_name == "Anna"
 
 
+def test_owner_sees_who_confirmed_a_poster_card(owner, shop, client):
+    shop.stamps.pending_signups = True
+    db.session.commit()
+    r = client.post(f"/api/v1/loyalty/programs/{shop.stamps.slug}/enroll",
+                    json={"email": "owner-view@example.com", "consent": True})
+    number = r.json["card_number"]
+    html = owner.get(f"/customers/{number}").get_data(as_text=True)
+    assert "Pending" in html and "not seen at the till yet" in html
+    shop.api.post(f"/api/v1/vendor/loyalty/cards/{number}/stamps", json={"staff_pin": "4321"})
+    html = owner.get(f"/customers/{number}").get_data(as_text=True)
+    assert "confirmed at the till on" in html and "by Anna" in html
+
+
 def test_owner_switches_pending_signups_in_program_settings(owner, shop):
     form = owner.get(f"/programs/{shop.stamps.id}/edit").get_data(as_text=True)
     assert 'name="pending_signups"' in form and "Poster sign-ups start pending" in form
