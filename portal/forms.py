@@ -54,6 +54,7 @@ def program_data(form: MultiDict, *, creating: bool, program_type: str | None = 
         data.pop("slug", None)
     # The checkbox is always on the form: absent means off.
     data["require_pin"] = form.get("require_pin") in ("on", "true", "1", "y")
+    data["pending_signups"] = form.get("pending_signups") in ("on", "true", "1", "y")
     if (form.get("type") if creating else program_type) == "points":
         data["rewards"] = reward_rows(form)
     return data

@@ -44,6 +44,10 @@ class LoyaltyProgram(TimestampMixin, Model):
     pin_max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=5)
     pin_lockout_minutes: Mapped[int] = mapped_column(Integer, nullable=False, default=15)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    #: Cards made from the poster (self-enrolment) start pending until a staff member confirms one with their PIN
+    #: on its first stamp or points (migration undo01). Off by default.
+    pending_signups: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
+                                                  server_default=text("false"))
     # Wallet pass look: colours as "#rrggbb", the logo as PNG bytes.
     background_color: Mapped[str] = mapped_column(String(7), nullable=False, default="#1f4e79")
     foreground_color: Mapped[str] = mapped_column(String(7), nullable=False, default="#ffffff")
@@ -124,6 +128,14 @@ class LoyaltyCard(TimestampMixin, Model):
     chain_head: Mapped[str | None] = mapped_column(String(64))
     erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
+    #: A poster sign-up waiting to be seen at the till (``LoyaltyProgram.pending_signups``): it collects nothing
+    #: until a stamp or points given with a staff PIN confirms it. Who confirmed it and when (plain ids, no foreign
+    #: key: migration undo01).
+    pending: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=text("false"))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    confirmed_by_pin_id: Mapped[int | None] = mapped_column(Integer)
+    confirmed_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    confirmed_by_name: Mapped[str | None] = mapped_column(String(120))
 
     program = relationship("LoyaltyProgram", lazy="select")
 

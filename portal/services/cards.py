@@ -71,14 +71,16 @@ def free_card_number() -> str:
     raise RuntimeError("could not draw a free card number")
 
 
-def _new_card(program: LoyaltyProgram, name: str, email: str | None, phone: str | None, locale: str) -> LoyaltyCard:
+def _new_card(program: LoyaltyProgram, name: str, email: str | None, phone: str | None, locale: str,
+              pending: bool = False) -> LoyaltyCard:
     now = clock.now()
     for _ in range(10):
         card = LoyaltyCard(program_id=program.id, card_number=free_card_number(),
                            public_token=secrets.token_urlsafe(18), customer_name=name, customer_email=email,
                            customer_phone=phone, locale=locale, stamps=0, points=0, lifetime_stamps=0,
                            lifetime_points=0, rewards_redeemed=0, apple_serial=secrets.token_hex(16),
-                           apple_auth_token=secrets.token_urlsafe(24), created_at=now, updated_at=now)
+                           apple_auth_token=secrets.token_urlsafe(24), created_at=now, updated_at=now,
+                           pending=pending)
         card.program = program
         try:
             with db.session.begin_nested():
@@ -118,7 +120,8 @@ def parse_customer(data: dict, *, contact_required: bool) -> tuple[str, str | No
     return name, email, phone, locale or "en"
 
 
-def _enroll(program: LoyaltyProgram, data: dict, *, contact_required: bool) -> tuple[LoyaltyCard, bool]:
+def _enroll(program: LoyaltyProgram, data: dict, *, contact_required: bool,
+            pending: bool = False) -> tuple[LoyaltyCard, bool]:
     ensure_active(program)
     name, email, phone, locale = parse_customer(data, contact_required=contact_required)
     # Serialise enrolments of one program so two simultaneous sign-ups with one email make one card.
@@ -126,16 +129,17 @@ def _enroll(program: LoyaltyProgram, data: dict, *, contact_required: bool) -> t
     existing = _existing(program, email, phone)
     if existing is not None:
         return existing, False
-    card = _new_card(program, name, email, phone, locale)
+    card = _new_card(program, name, email, phone, locale, pending)
     enqueue(card, "enrolled")
     return card, True
 
 
-def enroll(program: LoyaltyProgram, data: dict) -> tuple[LoyaltyCard, bool]:
+def enroll(program: LoyaltyProgram, data: dict, *, pending: bool = False) -> tuple[LoyaltyCard, bool]:
     """A card for this customer, made or found: returns (card, created). The same email or phone again returns
     the existing card, so this is for trusted callers only (demo data, tests); the public edges use
-    ``enrolment.self_enroll``, which never hands an existing card out."""
-    return _enroll(program, data, contact_required=True)
+    ``enrolment.self_enroll``, which never hands an existing card out. ``pending``: a poster sign-up of a program
+    with ``pending_signups`` (cards made at the till never are)."""
+    return _enroll(program, data, contact_required=True, pending=pending)
 
 
 def enroll_by_vendor(actor: Actor, data: dict) -> tuple[LoyaltyCard, bool]:

@@ -74,7 +74,8 @@ def self_enroll(program: LoyaltyProgram, data: dict, *, form_nonce: str | None =
         raise ValidationError(fields={"consent": [CONSENT_MESSAGE]})
     if form_nonce is not None:
         consume_form_nonce(form_nonce, form_expires_at or clock.now() + dt.timedelta(days=1))
-    card, created = cards.enroll(program, data)
+    # With the program's "pending sign-ups" switch, a poster card collects nothing until staff see it at the till.
+    card, created = cards.enroll(program, data, pending=program.pending_signups)
     if created:
         return Enrolment("created", card)
     if card.customer_email:

@@ -219,3 +219,47 @@ class CallbackKeysUnavailable(DomainError):
     code = "callback_keys_unavailable"
     status = 503
     default_message = _l("Google's signing keys are unavailable for the moment; try again later.")
+class CardPendingConfirmation(DomainError):
+    """A poster sign-up not yet seen at the till (the program's ``pending_signups``): it collects nothing until a
+    stamp or points given with a staff PIN confirms it, so mass fake sign-ups earn nothing."""
+
+    code = "card_pending_confirmation"
+    status = 403
+    keep_changes = True  # the refusal log keeps it
+    default_message = _l("This card was made from the poster and is not confirmed yet: confirm it with your staff PIN "
+                         "when you give its first stamp or points.")
+
+
+class UndoRefused(DomainError):
+    """A staff member's undo that the rules do not allow (``operations.undo_transaction``)."""
+
+    code = "undo_refused"
+    status = 409
+
+
+class UndoWindowPassed(UndoRefused):
+    code = "undo_window_passed"
+    default_message = _l("Too late to undo: an action can be undone for %(minutes)s minutes, until %(until)s. "
+                         "Ask the shop owner to correct it.")
+
+
+class UndoNotLast(UndoRefused):
+    code = "undo_not_last"
+    default_message = _l("This can no longer be undone: something else was done to this card after it. "
+                         "Ask the shop owner to correct it.")
+
+
+class UndoNotYours(UndoRefused):
+    code = "undo_not_yours"
+    status = 403
+    default_message = _l("Only the staff member who did this can undo it (with their own PIN or login).")
+
+
+class UndoAlreadyDone(UndoRefused):
+    code = "undo_already_done"
+    default_message = _l("This action was already undone.")
+
+
+class UndoNotPossible(UndoRefused):
+    code = "undo_not_possible"
+    default_message = _l("Only a stamp, points or a redemption can be undone.")

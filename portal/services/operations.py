@@ -9,7 +9,8 @@ import datetime as dt
 from decimal import ROUND_FLOOR, Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
@@ -18,8 +19,9 @@ from ..models import (LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransac
 from . import clock, ledger
 from .actor import Actor
 from .cards import get_card
-from .errors import (Conflict, CooldownActive, DailyLimitReached, Forbidden, InsufficientBalance, NotFound,
-                     ValidationError)
+from .errors import (CardPendingConfirmation, Conflict, CooldownActive, DailyLimitReached, Forbidden,
+                     InsufficientBalance, NotFound, UndoAlreadyDone, UndoNotLast, UndoNotPossible, UndoNotYours,
+                     UndoWindowPassed, ValidationError, format_moment)
 from .pins import check_staff_pin, record_refusal
 from .programs import ensure_active
 from .validation import Fields
@@ -63,11 +65,16 @@ def _locked_card(actor: Actor, card_number: str, expected_type: str) -> tuple[Lo
     return card, program
 
 
+_VOID = aliased(LoyaltyTransaction)
+#: A stamp that was voided (undone by staff, or voided by the owner) counts as never given: the daily limit and
+#: the cooldown see only the stamps that stand (``voided_transaction_id`` is unique, so this is an index probe).
+_NOT_VOIDED = ~exists().where(_VOID.voided_transaction_id == LoyaltyTransaction.id)
+
 #: Stamps given to a card since a moment (the daily limit of every stamp), built once; run as Core on the
 #: session's connection (a sum needs none of the ORM's result machinery).
 _STAMPS_SINCE = select(func.coalesce(func.sum(LoyaltyTransaction.delta), 0)).where(
     LoyaltyTransaction.card_id == bindparam("card_id"), LoyaltyTransaction.type == "stamp_add",
-    LoyaltyTransaction.created_at >= bindparam("since", type_=LoyaltyTransaction.created_at.type))
+    LoyaltyTransaction.created_at >= bindparam("since", type_=LoyaltyTransaction.created_at.type), _NOT_VOIDED)
 
 
 def stamp_window(card: LoyaltyCard, program: LoyaltyProgram, now: dt.datetime) -> tuple[int, dt.datetime, dt.datetime]:
@@ -93,6 +100,21 @@ def next_stamp_allowed_at(card: LoyaltyCard, program: LoyaltyProgram, count: int
     return None
 
 
+def _ensure_confirmable(card: LoyaltyCard, pin: str | None) -> None:
+    """A pending poster sign-up collects only with a staff PIN (even where the program asks for none): the PIN
+    is checked by ``check_staff_pin`` as any other, lockout included."""
+    if card.pending and not pin:
+        raise CardPendingConfirmation()
+
+
+def _confirmation(card: LoyaltyCard, actor: Actor, staff, now: dt.datetime) -> dict:
+    """The card's columns that a confirming stamp or points change: who saw the card at the till, and when."""
+    if not card.pending:
+        return {}
+    return {"pending": False, "confirmed_at": now, "confirmed_by_pin_id": staff.id,
+            "confirmed_by_user_id": actor.user_id, "confirmed_by_name": staff.staff_name}
+
+
 def add_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key: str | None = None):
     f = Fields(data)
     count = f.integer("count", minimum=1, maximum=MAX_STAMPS_PER_ACTION, default=1)
@@ -100,6 +122,7 @@ def add_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key: s
     note = f.string("note", max_length=500, default="")
     f.done()
     card, program = _locked_card(actor, card_number, "stamps")
+    _ensure_confirmable(card, pin)
     pin_check = check_staff_pin(program, pin, actor, card_id=card.id, staff_pin_id=staff_pin_id)
     now = clock.now()
     refusal = next_stamp_allowed_at(card, program, count, now)
@@ -112,7 +135,8 @@ def add_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key: s
         raise DailyLimitReached(available_at=until, retry_after=retry, tz=program.vendor.timezone,
                                 limit=program.daily_stamp_limit)
     tx = append(card, actor, type="stamp_add", delta=count, staff=pin_check.staff, note=note,
-                       idempotency_key=idempotency_key, card_changes={"last_stamp_at": now})
+                idempotency_key=idempotency_key,
+                card_changes={"last_stamp_at": now, **_confirmation(card, actor, pin_check.staff, now)})
     pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
     return card, tx
 
@@ -148,13 +172,14 @@ def earn_points(actor: Actor, card_number: str, data: dict, *, idempotency_key: 
         f.error("amount", _l("Give either an amount spent or a number of points."))
     f.done()
     card, program = _locked_card(actor, card_number, "points")
+    _ensure_confirmable(card, pin)
     pin_check = check_staff_pin(program, pin, actor, card_id=card.id, staff_pin_id=staff_pin_id)
     if amount is not None:
         points = points_for_amount(program, amount)
         if points < 1:
             raise ValidationError(fields={"amount": [_l("This amount is too small to earn a point.")]})
     tx = append(card, actor, type="points_earn", delta=points, amount=amount, staff=pin_check.staff, note=note,
-                       idempotency_key=idempotency_key)
+                idempotency_key=idempotency_key, card_changes=_confirmation(card, actor, pin_check.staff, clock.now()))
     pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
     return card, tx
 
@@ -219,7 +244,86 @@ def void_transaction(actor: Actor, transaction_id: int, data: dict, *, idempoten
         raise Conflict(_l("This line is part of a merge of two cards and cannot be voided; record an adjustment "
                           "instead."))
     tx = append(card, actor, type="void", delta=-original.delta, voided_transaction_id=original.id,
-                       note=reason, idempotency_key=idempotency_key)
+                note=reason, idempotency_key=idempotency_key, card_changes=_void_changes(card, original))
+    return card, tx
+
+
+def _void_changes(card: LoyaltyCard, original: LoyaltyTransaction) -> dict:
+    """The card's counters as if ``original`` had never happened: a voided stamp no longer starts a cooldown
+    (``last_stamp_at`` goes back to the newest stamp that stands), lifetime totals and the redemption count go
+    back. (The daily limit reads the ledger and skips voided stamps by itself: ``_STAMPS_SINCE``.)"""
+    if original.type == "stamp_add":
+        previous = db.session.scalar(select(func.max(LoyaltyTransaction.created_at)).where(
+            LoyaltyTransaction.card_id == card.id, LoyaltyTransaction.type == "stamp_add",
+            LoyaltyTransaction.id != original.id, _NOT_VOIDED))
+        return {"last_stamp_at": previous, "lifetime_stamps": max(0, card.lifetime_stamps - original.delta)}
+    if original.type == "points_earn":
+        return {"lifetime_points": max(0, card.lifetime_points - original.delta)}
+    if original.type in ("stamp_redeem", "points_redeem"):
+        return {"rewards_redeemed": max(0, card.rewards_redeemed - 1)}
+    return {}
+
+
+#: How long after an action its staff member may undo it.
+UNDO_WINDOW = dt.timedelta(minutes=2)
+#: What staff may undo: their own stamps, points and redemptions (not an owner's void or adjustment).
+UNDOABLE = ("stamp_add", "points_earn", "stamp_redeem", "points_redeem")
+#: The void's reason, kept in the hashed ledger row as a stable code (shown translated: ``reason_label``).
+UNDO_NOTE = "undone_by_staff"
+
+
+def undo_deadline(tx: LoyaltyTransaction) -> dt.datetime:
+    return tx.created_at + UNDO_WINDOW
+
+
+def _is_author(original: LoyaltyTransaction, actor: Actor, staff) -> bool:
+    """Who did it: the staff PIN when the action carries one, else the login (tablet user) or API key."""
+    if original.staff_pin_id is not None:
+        return staff is not None and staff.id == original.staff_pin_id
+    if original.user_id is not None:
+        return original.user_id == actor.user_id
+    return original.api_key_id is not None and original.api_key_id == actor.api_key_id
+
+
+def undo_transaction(actor: Actor, transaction_id: int, data: dict, *, idempotency_key: str | None = None):
+    """A staff member undoes their own last action on a card (a stamp, points, a redemption) within
+    ``UNDO_WINDOW``: a ``void`` row pointing at it with the reason ``UNDO_NOTE``.
+
+    Refused (each with its code) when: it is not a stamp, points or redemption (``undo_not_possible``); it was
+    already voided (``undo_already_done``); the window has passed (``undo_window_passed``); anything was written
+    to the card's ledger after it — by anyone (``undo_not_last``: the rule is "the card's newest row", so an undo
+    never has to reason about what came after); or it was not theirs (``undo_not_yours``). The program's PIN rule
+    applies as for a stamp (PIN required, wrong PINs counted towards the lockout); an action made with a PIN can
+    only be undone with that same PIN.
+    """
+    f = Fields(data)
+    pin, staff_pin_id = _staff_fields(f)
+    f.done()
+    original = get_transaction(actor, transaction_id)
+    number = db.session.scalar(select(LoyaltyCard.card_number).where(LoyaltyCard.id == original.card_id))
+    card = get_card(actor, number, for_update=True)
+    program = card.program
+    ensure_active(program)
+    if original.type not in UNDOABLE:
+        raise UndoNotPossible()
+    if db.session.scalar(select(LoyaltyTransaction.id).where(
+            LoyaltyTransaction.voided_transaction_id == original.id)) is not None:
+        raise UndoAlreadyDone()
+    now = clock.now()
+    deadline = undo_deadline(original)
+    if now >= deadline:
+        raise UndoWindowPassed(minutes=int(UNDO_WINDOW.total_seconds() // 60),
+                               until=format_moment(deadline, program.vendor.timezone))
+    if card.chain_head != original.hash:
+        raise UndoNotLast()
+    pin_check = check_staff_pin(program, pin, actor, card_id=card.id, staff_pin_id=staff_pin_id)
+    if not _is_author(original, actor, pin_check.staff):
+        raise UndoNotYours()
+    tx = ledger.append(card, actor, type="void", delta=-original.delta, voided_transaction_id=original.id,
+                       staff=pin_check.staff, note=UNDO_NOTE, idempotency_key=idempotency_key,
+                       card_changes=_void_changes(card, original))
+    set_committed_value(tx, "text_note", None)
+    pin_check.succeeded()
     return card, tx
 
 

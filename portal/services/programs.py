@@ -108,7 +108,7 @@ def _apply(program: LoyaltyProgram, f: Fields, *, creating: bool) -> list[dict] 
             value = f.integer(name, minimum=lo, maximum=hi)
             if value is not None:
                 setattr(program, name, value)
-    for name in ("require_pin", "active"):
+    for name in ("require_pin", "active", "pending_signups"):
         if name in f.data and f.data[name] is not None:
             setattr(program, name, f.boolean(name, default=getattr(program, name)))
     for name in ("background_color", "foreground_color", "label_color"):

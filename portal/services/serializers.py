@@ -40,6 +40,7 @@ def program_to_dict(program: LoyaltyProgram, *, public: bool = False) -> dict:
         data.update({
             "vendor_id": program.vendor_id,
             "require_pin": program.require_pin,
+            "pending_signups": program.pending_signups,
             "cooldown_minutes": program.cooldown_minutes,
             "daily_stamp_limit": program.daily_stamp_limit,
             "pin_max_attempts": program.pin_max_attempts,
@@ -65,6 +66,8 @@ def card_to_dict(card: LoyaltyCard, *, include_customer: bool = True) -> dict:
         "lifetime_stamps": card.lifetime_stamps,
         "lifetime_points": card.lifetime_points,
         "rewards_redeemed": card.rewards_redeemed,
+        "pending": card.pending,
+        "confirmed_at": _iso(card.confirmed_at),
         "card_url": card_url(card),
         "created_at": _iso(card.created_at),
         "updated_at": _iso(card.updated_at),

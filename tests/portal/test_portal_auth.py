@@ -159,7 +159,7 @@ CSRF_ROUTES = [
     "/staff/pins/{pin}/reset", "/staff/pins/{pin}/unlock", "/staff/pins/{pin}/delete", "/staff/users",
     "/staff/users/1/active", "/customers/{card}/adjust", "/transactions/1/void", "/customers/import",
     "/tablet/card/{card}", "/customers/{card}/replace", "/customers/{card}/merge",
-    "/staff/logout-everywhere", "/programs/{stamps}/relevance",
+    "/staff/logout-everywhere", "/programs/{stamps}/relevance", "/tablet/undo/1",
 ]
 ADMIN_CSRF_ROUTES = ["/admin/vendors", "/admin/vendors/{vendor}/active", "/admin/ledger"]
 
@@ -174,6 +174,7 @@ def test_csrf_list_covers_every_form_route(app):
               .replace("/staff/users/1/", "/staff/users/<int:user_id>/")
               .replace("/transactions/1/", "/transactions/<int:transaction_id>/")
               .replace("/tablet/card/<card_number>", "/tablet/card/<number>")
+              .replace("/tablet/undo/1", "/tablet/undo/<int:transaction_id>")
               for p in CSRF_ROUTES + ADMIN_CSRF_ROUTES}
     # Customers' routes (/p/ enrolment, /c/ card, /s/ sign-in links) are checked in tests/customer.
     missing = {r for r in _all_post_rules(app) if not r.startswith(("/p/", "/c/", "/s/"))} - listed

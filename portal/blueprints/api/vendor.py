@@ -131,6 +131,13 @@ def void(transaction_id, idempotency_key):
                                                      idempotency_key=idempotency_key), 201)
 
 
+@bp.post("/transactions/<int:transaction_id>/undo")
+@balance_change
+def undo(transaction_id, idempotency_key):
+    return _card_result(*operations.undo_transaction(g.actor, transaction_id, json_body(),
+                                                     idempotency_key=idempotency_key), 201)
+
+
 @bp.get("/pins")
 def list_pins():
     program_id = request.args.get("program_id")

@@ -25,6 +25,7 @@ from wtforms.validators import Length
 from ...extensions import limiter
 from ...services import cards, clock, enrolment, programs, reissue, sign_in
 from ...services.errors import DomainError, ValidationError
+from ...services.operations import UNDO_NOTE
 from ...services.validation import EMAIL_RE
 from ...services.i18n import LANGUAGE_NAMES, SUPPORTED, current_locale, normalise_locale
 from ...services.wallet import images, links, passes
@@ -223,7 +224,10 @@ def _history(card) -> list[dict]:
     locale = current_locale()
     rows = []
     for tx in cards.recent_transactions(card, limit=10):
-        rows.append({"label": labels.get(tx.type, tx.type), "delta": tx.delta, "balance_after": tx.balance_after,
+        label = labels.get(tx.type, tx.type)
+        if tx.type == "void" and tx.note == UNDO_NOTE:
+            label = _l("Undone by staff")
+        rows.append({"label": label, "delta": tx.delta, "balance_after": tx.balance_after,
                      "when": dates.format_datetime(tx.created_at, "short", tzinfo=tz, locale=locale),
                      "iso": tx.created_at.isoformat()})
     return rows

@@ -15,7 +15,8 @@ from . import bp
 
 PUBLIC_ENDPOINTS = {"vendor.login", "vendor.logout", "vendor.logout_confirm"}
 ANY_ROLE_ENDPOINTS = {"vendor.password", "vendor.home"}
-STAFF_ENDPOINTS = {"vendor.tablet", "vendor.tablet_search", "vendor.tablet_card", "vendor.tablet_action"}
+STAFF_ENDPOINTS = {"vendor.tablet", "vendor.tablet_search", "vendor.tablet_card", "vendor.tablet_action",
+                   "vendor.tablet_undo"}
 
 
 @bp.before_request

@@ -20,7 +20,8 @@ from . import bp
 from .helpers import actor, handle_refusal
 
 DEFAULTS = {"type": "stamps", "stamps_required": "10", "cooldown_minutes": "15", "daily_stamp_limit": "5",
-            "pin_max_attempts": "5", "pin_lockout_minutes": "15", "require_pin": True, "currency": "EUR",
+            "pin_max_attempts": "5", "pin_lockout_minutes": "15", "require_pin": True, "pending_signups": False,
+            "currency": "EUR",
             "points_per_unit": "1.00", "background_color": "#1f4e79", "foreground_color": "#ffffff",
             "label_color": "#cfe3f5", "name": "", "description": "", "reward_text": "", "slug": ""}
 
@@ -28,7 +29,8 @@ DEFAULTS = {"type": "stamps", "stamps_required": "10", "cooldown_minutes": "15",
 def program_values(program) -> dict:
     values = {name: "" if getattr(program, name, None) is None else str(getattr(program, name))
               for name in PROGRAM_TEXT_FIELDS}
-    values.update(type=program.type, require_pin=program.require_pin, active=program.active)
+    values.update(type=program.type, require_pin=program.require_pin, active=program.active,
+                  pending_signups=program.pending_signups)
     values["rewards"] = [{"id": str(r.id), "name": r.name, "points_cost": str(r.points_cost), "active": r.active}
                          for r in program.rewards]
     return values
@@ -39,6 +41,7 @@ def submitted_values(program=None) -> dict:
     values = {name: form.get(name, "") for name in PROGRAM_TEXT_FIELDS}
     values["type"] = program.type if program is not None else form.get("type", "stamps")
     values["require_pin"] = form.get("require_pin") in ("on", "true", "1", "y")
+    values["pending_signups"] = form.get("pending_signups") in ("on", "true", "1", "y")
     values["active"] = program.active if program is not None else True
     values["rewards"] = all_reward_rows(form)
     return values

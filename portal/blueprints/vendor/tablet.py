@@ -16,6 +16,7 @@ from ...services.errors import CardReplaced, DomainError, NotFound
 from ...web import render
 from . import bp
 from .helpers import actor, new_idempotency_key, refusal_notice, run_once
+from .tablet_undo import offer_fields, undo_offer
 
 ACTIONS = ("stamp", "redeem", "points")  # and "reward-<id>" for a points reward
 
@@ -24,7 +25,8 @@ def _panel_context(card, notice=None) -> dict:
     program = card.program
     context = {"card": card, "program": program, "notice": notice, "key": new_idempotency_key(),
                "number": cards.format_card_number(card.card_number), "next_stamp": None,
-               "rewards": [], "pin_required": program.require_pin, "active": program.active}
+               "rewards": [], "pin_required": program.require_pin or card.pending, "active": program.active,
+               "undo": undo_offer(card, notice)}
     if program.type == "stamps":
         need = program.stamps_required or 1
         context["progress"] = {"have": card.stamps, "need": need, "full": card.stamps >= need,
@@ -135,7 +137,7 @@ def _perform(number: str, action: str, key: str | None) -> dict:
         data["reward_id"] = action.removeprefix("reward-")
         card, tx = operations.redeem_points(act, number, data, idempotency_key=key)
         message = _("Reward redeemed: %(reward)s. Balance: %(balance)s.", reward=tx.display_note, balance=card.points)
-    return {"kind": "success", "status": 200, "message": message, "transaction_id": tx.id}
+    return {"kind": "success", "status": 200, "message": message, "transaction_id": tx.id, **offer_fields(card, tx)}
 
 
 @bp.post("/tablet/card/<number>")

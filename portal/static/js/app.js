@@ -32,6 +32,8 @@
       } else if (!el.hasAttribute("data-done")) {
         el.setAttribute("data-done", "");
         el.textContent = "";
+        var undo = el.closest("[data-undo]");
+        if (undo) { undo.hidden = true; }  // the undo window has passed: the server would refuse it now
         var panel = el.closest("[data-card]"), base = document.querySelector("[data-card-url]");
         if (panel && base && window.htmx && el.closest(".wait")) {
           window.htmx.ajax("GET", base.getAttribute("data-card-url") + panel.getAttribute("data-card"),
