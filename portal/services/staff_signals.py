@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import statistics
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -225,6 +226,7 @@ class _Scope:
     start: dt.datetime
     end: dt.datetime
     staff: str | None
+    _midnights: list | None = None
 
     @property
     def week(self) -> str:
@@ -232,6 +234,13 @@ class _Scope:
 
     def local(self, moment: dt.datetime) -> dt.datetime:
         return moment.astimezone(self.tz)
+
+    def day_of(self, moment: dt.datetime) -> dt.date:
+        """The local date of a moment of the week (by the days' UTC bounds: no time-zone arithmetic per row)."""
+        if self._midnights is None:
+            self._midnights = [dt.datetime.combine(self.monday + dt.timedelta(days=i), dt.time(0), tzinfo=self.tz)
+                               .astimezone(clock.UTC) for i in range(1, 7)]
+        return self.monday + dt.timedelta(days=bisect_right(self._midnights, moment))
 
 
 def _scope(actor: Actor, week: str | None, staff: str | None) -> _Scope:
@@ -261,7 +270,11 @@ def _rows(scope: _Scope) -> list:
                                         tx.created_at >= scope.start, tx.created_at < scope.end,
                                         tx.type.in_(ACTION_TYPES))
             .order_by(tx.created_at, tx.id))
-    return db.session.execute(stmt).all()
+    return db.session.connection().execute(stmt).all()  # plain rows: no ORM machinery per row
+
+
+def _at(row) -> dt.datetime:
+    return row.created_at
 
 
 def _card_numbers(card_ids) -> dict[int, str]:
@@ -345,15 +358,18 @@ def _busy_hour(scope: _Scope, rows: list) -> list[Signal]:
 
     weeks = int(setting("STAFF_SIGNAL_HOUR_BASELINE_WEEKS"))
     since = scope.start - dt.timedelta(weeks=max(weeks, 1) - 1)
-    per_hour = db.session.execute(
+    per_hour = db.session.connection().execute(
         select(staff_rollup.c.bucket, staff_rollup.c.staff_name, func.sum(staff_rollup.c.actions))
         .where(staff_rollup.c.program_id.in_(list(scope.programs)), staff_rollup.c.bucket >= since,
                staff_rollup.c.bucket < scope.end)
         .group_by(staff_rollup.c.bucket, staff_rollup.c.staff_name)).all()
     baseline: dict[tuple[int, int], list[int]] = defaultdict(list)
     mine = []
+    locals_: dict[dt.datetime, dt.datetime] = {}
     for bucket, name, actions in per_hour:
-        local = scope.local(bucket)
+        local = locals_.get(bucket)
+        if local is None:
+            local = locals_[bucket] = scope.local(bucket)
         actions = int(actions)
         if actions <= 0:
             continue
@@ -368,7 +384,8 @@ def _busy_hour(scope: _Scope, rows: list) -> list[Signal]:
         if actions < minimum or actions < factor * median:
             continue
         end = bucket + dt.timedelta(hours=1)
-        ids = [r.id for r in rows if r.staff_name == name and bucket <= r.created_at < end]
+        ids = [r.id for r in rows[bisect_left(rows, bucket, key=_at):bisect_left(rows, end, key=_at)]
+               if r.staff_name == name]
         hour = local.strftime("%Y-%m-%d %H:00")
         out.append(Signal(_key("busy_hour", scope, local.strftime("%Y-%m-%dT%H"), name), "busy_hour", name, bucket,
                           {"hour": hour, "actions": actions, "median": _number(median)}, ids))
@@ -379,14 +396,21 @@ def _out_of_hours(scope: _Scope, rows: list) -> list[Signal]:
     hours = opening_hours(scope.vendor.id)
     if not hours:
         return []
-    grace = int(setting("STAFF_SIGNAL_HOURS_GRACE_MINUTES"))
+    grace = dt.timedelta(minutes=int(setting("STAFF_SIGNAL_HOURS_GRACE_MINUTES")))
+    opened = []  # the week's open intervals in UTC (with the grace), in order
+    for offset in range(7):
+        day = scope.monday + dt.timedelta(days=offset)
+        if day.weekday() in hours:
+            opens, closes = hours[day.weekday()]
+            midnight = dt.datetime.combine(day, dt.time(0), tzinfo=scope.tz)
+            opened.append(((midnight + dt.timedelta(minutes=opens)).astimezone(clock.UTC) - grace,
+                           (midnight + dt.timedelta(minutes=closes)).astimezone(clock.UTC) + grace))
+    starts = [o[0] for o in opened]
     groups: dict[tuple[str, dt.date], list] = defaultdict(list)
     for r in rows:
-        local = scope.local(r.created_at)
-        minute = local.hour * 60 + local.minute
-        day = hours.get(local.weekday())
-        if day is None or not (day[0] - grace <= minute < day[1] + grace):
-            groups[r.staff_name, local.date()].append(r)
+        i = bisect_right(starts, r.created_at) - 1
+        if i < 0 or r.created_at >= opened[i][1]:
+            groups[r.staff_name, scope.day_of(r.created_at)].append(r)
     out = []
     for (name, day), group in groups.items():
         opening = hours.get(day.weekday())
@@ -410,6 +434,10 @@ def _burst(scope: _Scope, rows: list) -> list[Signal]:
     for name, earns in by_staff.items():
         if len(earns) < cards_needed:
             continue
+        seconds = [r.created_at.timestamp() for r in earns]
+        limit = span.total_seconds()
+        if not any(seconds[i] - seconds[i - cards_needed + 1] <= limit for i in range(cards_needed - 1, len(earns))):
+            continue  # never N actions within the span: no N different cards either
         flagged = [False] * len(earns)
         first = 0
         window_cards: dict[int, int] = defaultdict(int)
@@ -443,14 +471,17 @@ def _burst(scope: _Scope, rows: list) -> list[Signal]:
 def _quick_redeem(scope: _Scope, rows: list) -> list[Signal]:
     window = dt.timedelta(seconds=int(setting("STAFF_SIGNAL_QUICK_REDEEM_SECONDS")))
     share = float(setting("STAFF_SIGNAL_QUICK_REDEEM_SHARE"))
+    redeemed = {r.card_id for r in rows if r.type in REDEEM_TYPES}
+    if not redeemed:
+        return []
     recent: dict[tuple[str, int], list] = defaultdict(list)
     candidates = []
     for r in rows:
+        if r.card_id not in redeemed:
+            continue
         pair = (r.staff_name, r.card_id)
         if r.type in EARN_TYPES:
             recent[pair].append(r)
-            continue
-        if r.type not in REDEEM_TYPES:
             continue
         earlier = [e for e in recent.pop(pair, []) if r.created_at - e.created_at <= window]
         given = sum(e.delta for e in earlier)
@@ -475,14 +506,17 @@ def _quick_redeem(scope: _Scope, rows: list) -> list[Signal]:
     return out
 
 
-def compute(actor: Actor, week: str | None = None, staff: str | None = None, *, rows: list | None = None) -> tuple[
-        _Scope, list[Signal]]:
+def compute(actor: Actor, week: str | None = None, staff: str | None = None) -> tuple[_Scope, list[Signal]]:
     """The signals of one ISO week (default: the current one), of one person or of every person, oldest first,
     each with its review if it has one."""
-    scope = _scope(actor, week, staff)
+    scope, signals, _ = _compute(_scope(actor, week, staff))
+    return scope, signals
+
+
+def _compute(scope: _Scope) -> tuple[_Scope, list[Signal], list]:
     if not scope.programs:
-        return scope, []
-    rows = _rows(scope) if rows is None else rows
+        return scope, [], []
+    rows = _rows(scope)
     signals = _self_card(scope, rows)
     signals += _favourite_card(scope, rows, {(s.staff_name, int(s.key.split(":")[2])) for s in signals})
     signals += _busy_hour(scope, rows)
@@ -495,7 +529,7 @@ def compute(actor: Actor, week: str | None = None, staff: str | None = None, *, 
         for s in signals:
             s.review = reviews.get(s.key)
     signals.sort(key=lambda s: (s.at, s.kind, s.key))
-    return scope, signals
+    return scope, signals, rows
 
 
 def attach_transactions(signals: list[Signal]) -> None:
@@ -552,9 +586,7 @@ def person(actor: Actor, staff: str, week: str | None = None) -> dict:
     staff = (staff or "").strip()
     if not staff or len(staff) > 120:
         raise NotFound()
-    scope = _scope(actor, week, staff)
-    rows = _rows(scope)
-    scope, signals = compute(actor, week, staff, rows=rows)
+    scope, signals, rows = _compute(_scope(actor, week, staff))
     attach_transactions(signals)
     days = []
     for offset in range(7):
@@ -562,7 +594,7 @@ def person(actor: Actor, staff: str, week: str | None = None) -> dict:
         days.append({"day": day.isoformat(), "stamps": 0, "points": 0, "redemptions": 0, "actions": 0,
                      "refusals": 0})
     for r in rows:
-        entry = days[(scope.local(r.created_at).date() - scope.monday).days]
+        entry = days[(scope.day_of(r.created_at) - scope.monday).days]
         entry["actions"] += 1
         if r.type == "stamp_add":
             entry["stamps"] += r.delta
@@ -579,7 +611,7 @@ def person(actor: Actor, staff: str, week: str | None = None) -> dict:
                     Refusal.program_id.in_(list(scope.programs)), Refusal.client_key.in_(clients),
                     Refusal.created_at >= scope.start, Refusal.created_at < scope.end)):
             refusals[code] = refusals.get(code, 0) + 1
-            days[(scope.local(created_at).date() - scope.monday).days]["refusals"] += 1
+            days[(scope.day_of(created_at) - scope.monday).days]["refusals"] += 1
     if not rows and not signals and not _known(scope, staff):
         raise NotFound()
     return {"scope": scope, "staff_name": staff, "days": days, "refusals": refusals, "signals": signals,

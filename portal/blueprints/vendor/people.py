@@ -56,7 +56,12 @@ def staff_signal_review():
 
 @bp.get("/staff/badge")
 def staff_badge():
-    return render("vendor/dashboard.html", "staff_badge", unreviewed=staff_signals.unreviewed_count(actor()))
+    """The dashboard's badge alone (the dashboard fetches it after loading): always the block, never a page."""
+    from flask import make_response
+    from jinja2_fragments.flask import render_block
+
+    return make_response(render_block("vendor/dashboard.html", "staff_badge",
+                                      unreviewed=staff_signals.unreviewed_count(actor())))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
