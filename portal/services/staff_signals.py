@@ -244,7 +244,11 @@ class _Scope:
 
 
 def _scope(actor: Actor, week: str | None, staff: str | None) -> _Scope:
+    from .validation import FORBIDDEN_CHARS_RE
+
     if actor.vendor_id is None:
+        raise NotFound()
+    if staff is not None and (len(staff) > 120 or FORBIDDEN_CHARS_RE.search(staff)):
         raise NotFound()
     vendor = db.session.get(Vendor, actor.vendor_id)
     programs = {p.id: p for p in db.session.scalars(select(LoyaltyProgram)

@@ -107,22 +107,32 @@ def test_opening_hours_form(planted, client, login, travel):
 
 
 def test_api_lists_and_reviews_signals(planted, factories, make_api, travel):
+    import json
+
+    from tests.test_openapi import SPEC_PATH, SpecChecker
+
+    check = SpecChecker(json.loads(SPEC_PATH.read_text()))
     vendor, owner, till = planted
     api = make_api(factories.api_key(vendor))
-    body = api.get(f"/api/v1/vendor/loyalty/staff/signals?week={WEEK}").get_json()
+    url = f"/api/v1/vendor/loyalty/staff/signals?week={WEEK}"
+    body = check(api.get(url), "GET", url, 200)
     assert body["week"] == WEEK and len(body["signals"]) == 6
     burst = next(s for s in body["signals"] if s["kind"] == "burst")
     assert [t["id"] for t in burst["transactions"]] == till.ids["burst"]
     assert burst["staff_name"] == "Dave" and burst["figures"]["cards"] == 6 and burst["review"] is None
     only = api.get(f"/api/v1/vendor/loyalty/staff/signals?week={WEEK}&staff_name=Eve").get_json()
     assert [s["kind"] for s in only["signals"]] == ["out_of_hours"]
-    done = api.post("/api/v1/vendor/loyalty/staff/signals/review", json={"key": burst["key"], "note": "ok"})
-    assert done.status_code == 201 and done.get_json()["note"] == "ok"
-    again = api.post("/api/v1/vendor/loyalty/staff/signals/review", json={"key": burst["key"]})
-    assert again.status_code == 409 and again.get_json()["error"]["code"] == "conflict"
-    missing = api.post("/api/v1/vendor/loyalty/staff/signals/review", json={})
-    assert missing.status_code == 422 and missing.get_json()["error"]["code"] == "validation_error"
-    bad_week = api.get("/api/v1/vendor/loyalty/staff/signals?week=last")
-    assert bad_week.status_code == 422 and "week" in bad_week.get_json()["error"]["fields"]
+    review = "/api/v1/vendor/loyalty/staff/signals/review"
+    done = check(api.post(review, json={"key": burst["key"], "note": "ok"}), "POST", review, 201)
+    assert done["note"] == "ok" and done["key"] == burst["key"]
+    again = check(api.post(review, json={"key": burst["key"]}), "POST", review, 409)
+    assert again["error"]["code"] == "conflict"
+    missing = check(api.post(review, json={}), "POST", review, 422)
+    assert missing["error"]["code"] == "validation_error"
+    unknown = check(api.post(review, json={"key": "burst:2026-W47:1:Nobody"}), "POST", review, 404)
+    assert unknown["error"]["code"] == "not_found"
+    bad_week = check(api.get(url.replace(WEEK, "last")), "GET", url, 422)
+    assert "week" in bad_week["error"]["fields"]
+    assert check(api.get(url + "&staff_name=%00"), "GET", url, 404)["error"]["code"] == "not_found"
     body = api.get(f"/api/v1/vendor/loyalty/staff/signals?week={WEEK}").get_json()
     assert next(s for s in body["signals"] if s["kind"] == "burst")["review"]["note"] == "ok"
