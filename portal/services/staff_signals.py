@@ -196,8 +196,8 @@ def explain(kind: str, staff: str, f: dict) -> str:
         return _("%(staff)s gave %(actions)s stamp(s) or redemption(s) on card %(card)s, whose e-mail is their own "
                  "login's.", staff=staff, actions=f["actions"], card=f["card_number"])
     if kind == "favourite_card":
-        return _("%(staff)s gave card %(card)s %(stamps)s stamps this week; the shop's median card got "
-                 "%(median)s.", staff=staff, card=f["card_number"], stamps=f["stamps"], median=f["median"])
+        return _("%(staff)s gave card %(card)s %(count)s stamps this week; the shop's median card got "
+                 "%(median)s.", staff=staff, card=f["card_number"], count=f["stamps"], median=f["median"])
     if kind == "busy_hour":
         return _("%(staff)s made %(actions)s stamps or redemptions on %(hour)s; the shop's usual for that weekday "
                  "and hour is %(median)s per person.", staff=staff, actions=f["actions"], hour=f["hour"],
