@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from flask_babel import gettext as _, lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, extract, func, literal, or_, select
 
 from ..extensions import db
 from ..models import (LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, OpeningHours, Refusal, SignalReview,
@@ -264,17 +264,25 @@ _ROW_COLUMNS = (LoyaltyTransaction.id, LoyaltyTransaction.program_id, LoyaltyTra
                 LoyaltyTransaction.api_key_id)
 
 
-def _rows(scope: _Scope) -> list:
-    """The week's staff actions of the scope (one person, or every named person), oldest first."""
-    if not scope.programs:
-        return []
+def _in_scope(scope: _Scope, *types: str):
+    """The conditions of the scope's rows: its programs, its person (or every named person), its week, ``types``
+    (default: the staff actions). One person's rows are an index range (program, staff name, time)."""
     tx = LoyaltyTransaction
     staff = tx.staff_name == scope.staff if scope.staff is not None else tx.staff_name.is_not(None)
-    stmt = (select(*_ROW_COLUMNS).where(tx.program_id.in_(list(scope.programs)), staff,
-                                        tx.created_at >= scope.start, tx.created_at < scope.end,
-                                        tx.type.in_(ACTION_TYPES))
-            .order_by(tx.created_at, tx.id))
-    return db.session.connection().execute(stmt).all()  # plain rows: no ORM machinery per row
+    return (tx.program_id.in_(list(scope.programs)), staff, tx.created_at >= scope.start, tx.created_at < scope.end,
+            tx.type.in_(types or ACTION_TYPES))
+
+
+def _rows(scope: _Scope, *conditions, types: tuple = ()) -> list:
+    """The scope's rows that meet ``conditions``, oldest first, as plain rows (no ORM machinery per row)."""
+    tx = LoyaltyTransaction
+    stmt = select(*_ROW_COLUMNS).where(*_in_scope(scope, *types), *conditions).order_by(tx.created_at, tx.id)
+    return db.session.connection().execute(stmt).all()
+
+
+def _epoch(column):
+    """Seconds since 1970 of a timestamp, in SQL (PostgreSQL's and SQLite's ``extract``)."""
+    return extract("epoch", column)
 
 
 def _at(row) -> dt.datetime:
@@ -293,32 +301,32 @@ def _key(kind: str, scope: _Scope, subject, staff: str) -> str:
     return f"{kind}:{scope.week}:{subject}:{staff}"
 
 
-def _self_card(scope: _Scope, rows: list) -> list[Signal]:
-    names = {r.staff_name for r in rows}
-    if not names:
-        return []
+def _self_card(scope: _Scope) -> list[Signal]:
+    tx = LoyaltyTransaction
+    ids = list(scope.programs)
     emails: dict[str, set[str]] = defaultdict(set)
-    for name, email in db.session.execute(
-            select(StaffPin.staff_name, User.email).join(User, StaffPin.user_id == User.id)
-            .where(StaffPin.program_id.in_(list(scope.programs)), StaffPin.staff_name.in_(names))):
+    pins = select(StaffPin.staff_name, User.email).join(User, StaffPin.user_id == User.id).where(
+        StaffPin.program_id.in_(ids))
+    if scope.staff is not None:
+        pins = pins.where(StaffPin.staff_name == scope.staff)
+    for name, email in db.session.execute(pins):
         emails[name].add(email.lower())
-    acted = {(r.staff_name, r.user_id) for r in rows if r.staff_pin_id is None and r.user_id is not None}
-    if acted:
-        user_emails = dict(db.session.execute(select(User.id, User.email).where(
-            User.id.in_({uid for _, uid in acted}), User.vendor_id == scope.vendor.id)).all())
-        for name, uid in acted:
-            if uid in user_emails:
-                emails[name].add(user_emails[uid].lower())
+    # Logins that acted under a name without a PIN (the tablet's user, when the program needs no PIN).
+    acted = db.session.execute(select(tx.staff_name, User.email).distinct().join(User, tx.user_id == User.id).where(
+        *_in_scope(scope), tx.staff_pin_id.is_(None), User.vendor_id == scope.vendor.id)).all()
+    for name, email in acted:
+        emails[name].add(email.lower())
     every = set().union(*emails.values()) if emails else set()
     if not every:
         return []
     own: dict[int, str] = dict(db.session.execute(
-        select(LoyaltyCard.id, LoyaltyCard.customer_email).where(LoyaltyCard.program_id.in_(list(scope.programs)),
+        select(LoyaltyCard.id, LoyaltyCard.customer_email).where(LoyaltyCard.program_id.in_(ids),
                                                                  LoyaltyCard.customer_email.in_(every))).all())
+    if not own:
+        return []
     groups: dict[tuple[str, int], list] = defaultdict(list)
-    for r in rows:
-        email = own.get(r.card_id)
-        if email is not None and email in emails.get(r.staff_name, ()):
+    for r in _rows(scope, tx.card_id.in_(list(own))):
+        if own[r.card_id] in emails.get(r.staff_name, ()):
             groups[r.staff_name, r.card_id].append(r)
     numbers = _card_numbers(card for _, card in groups)
     return [Signal(_key("self_card", scope, card, name), "self_card", name, group[0].created_at,
@@ -326,27 +334,30 @@ def _self_card(scope: _Scope, rows: list) -> list[Signal]:
             for (name, card), group in groups.items()]
 
 
-def _favourite_card(scope: _Scope, rows: list, skip: set) -> list[Signal]:
+def _favourite_card(scope: _Scope, skip: set) -> list[Signal]:
+    tx = LoyaltyTransaction
     minimum = int(setting("STAFF_SIGNAL_FAVOURITE_MIN_STAMPS"))
-    stamps: dict[tuple[str, int], int] = defaultdict(int)
-    for r in rows:
-        if r.type == "stamp_add":
-            stamps[r.staff_name, r.card_id] += r.delta
-    candidates = {pair: n for pair, n in stamps.items() if n >= minimum and pair not in skip}
+    total = func.sum(tx.delta)
+    candidates = {(name, card): int(n) for name, card, n in db.session.execute(
+        select(tx.staff_name, tx.card_id, total).where(*_in_scope(scope, "stamp_add"))
+        .group_by(tx.staff_name, tx.card_id).having(total >= minimum)) if (name, card) not in skip}
     if not candidates:
         return []
-    tx = LoyaltyTransaction
-    per_card = select(func.sum(tx.delta).label("n")).where(
+    # The shop's median card of the week (every card stamped, by anybody): read only when a card could be flagged.
+    per_card = select(func.sum(tx.delta)).where(
         tx.program_id.in_(list(scope.programs)), tx.type == "stamp_add", tx.created_at >= scope.start,
         tx.created_at < scope.end).group_by(tx.card_id)
     counts = list(db.session.scalars(per_card))
     median = statistics.median(counts) if counts else 0
     factor = float(setting("STAFF_SIGNAL_FAVOURITE_FACTOR"))
     flagged = {pair: n for pair, n in candidates.items() if n >= factor * median}
+    if not flagged:
+        return []
     numbers = _card_numbers(card for _, card in flagged)
+    rows = _rows(scope, tx.card_id.in_({card for _, card in flagged}), types=("stamp_add",))
     out = []
     for (name, card), n in flagged.items():
-        group = [r for r in rows if r.staff_name == name and r.card_id == card and r.type == "stamp_add"]
+        group = [r for r in rows if r.staff_name == name and r.card_id == card]
         out.append(Signal(_key("favourite_card", scope, card, name), "favourite_card", name, group[0].created_at,
                           {"card_number": numbers.get(card, ""), "stamps": n, "median": _number(median)},
                           [r.id for r in group]))
@@ -357,11 +368,19 @@ def _number(value) -> int | float:
     return int(value) if float(value).is_integer() else round(float(value), 1)
 
 
-def _busy_hour(scope: _Scope, rows: list) -> list[Signal]:
+def _busy_hour(scope: _Scope) -> list[Signal]:
     from .stats import staff_rollup
 
     weeks = int(setting("STAFF_SIGNAL_HOUR_BASELINE_WEEKS"))
     since = scope.start - dt.timedelta(weeks=max(weeks, 1) - 1)
+    minimum = int(setting("STAFF_SIGNAL_HOUR_MIN_ACTIONS"))
+    if scope.staff is not None:  # one person: nothing to compare unless one of their hours reaches the minimum
+        busiest = db.session.scalar(select(func.sum(staff_rollup.c.actions).label("n")).where(
+            staff_rollup.c.program_id.in_(list(scope.programs)), staff_rollup.c.staff_name == scope.staff,
+            staff_rollup.c.bucket >= scope.start, staff_rollup.c.bucket < scope.end)
+            .group_by(staff_rollup.c.bucket).order_by(func.sum(staff_rollup.c.actions).desc()).limit(1))
+        if not busiest or busiest < minimum:
+            return []
     per_hour = db.session.connection().execute(
         select(staff_rollup.c.bucket, staff_rollup.c.staff_name, func.sum(staff_rollup.c.actions))
         .where(staff_rollup.c.program_id.in_(list(scope.programs)), staff_rollup.c.bucket >= since,
@@ -378,43 +397,54 @@ def _busy_hour(scope: _Scope, rows: list) -> list[Signal]:
         if actions <= 0:
             continue
         baseline[local.weekday(), local.hour].append(actions)
-        if bucket >= scope.start and (scope.staff is None or name == scope.staff):
+        if actions >= minimum and bucket >= scope.start and (scope.staff is None or name == scope.staff):
             mine.append((bucket, name, actions, local))
-    minimum = int(setting("STAFF_SIGNAL_HOUR_MIN_ACTIONS"))
     factor = float(setting("STAFF_SIGNAL_HOUR_FACTOR"))
-    out = []
+    flagged = []
     for bucket, name, actions, local in mine:
         median = statistics.median(baseline[local.weekday(), local.hour])
-        if actions < minimum or actions < factor * median:
-            continue
+        if actions >= factor * median:
+            flagged.append((bucket, name, actions, local, median))
+    if not flagged:
+        return []
+    tx = LoyaltyTransaction
+    hours = _rows(scope, or_(*[and_(tx.staff_name == name, tx.created_at >= bucket,
+                                    tx.created_at < bucket + dt.timedelta(hours=1))
+                               for bucket, name, *_ in flagged]))
+    out = []
+    for bucket, name, actions, local, median in flagged:
         end = bucket + dt.timedelta(hours=1)
-        ids = [r.id for r in rows[bisect_left(rows, bucket, key=_at):bisect_left(rows, end, key=_at)]
-               if r.staff_name == name]
-        hour = local.strftime("%Y-%m-%d %H:00")
+        ids = [r.id for r in hours if r.staff_name == name and bucket <= r.created_at < end]
         out.append(Signal(_key("busy_hour", scope, local.strftime("%Y-%m-%dT%H"), name), "busy_hour", name, bucket,
-                          {"hour": hour, "actions": actions, "median": _number(median)}, ids))
+                          {"hour": local.strftime("%Y-%m-%d %H:00"), "actions": actions, "median": _number(median)},
+                          ids))
     return out
 
 
-def _out_of_hours(scope: _Scope, rows: list) -> list[Signal]:
+def _out_of_hours(scope: _Scope) -> list[Signal]:
     hours = opening_hours(scope.vendor.id)
     if not hours:
         return []
     grace = dt.timedelta(minutes=int(setting("STAFF_SIGNAL_HOURS_GRACE_MINUTES")))
-    opened = []  # the week's open intervals in UTC (with the grace), in order
+    closed, cursor = [], scope.start  # the week's closed intervals in UTC (the opening hours widened by the grace)
     for offset in range(7):
         day = scope.monday + dt.timedelta(days=offset)
         if day.weekday() in hours:
             opens, closes = hours[day.weekday()]
             midnight = dt.datetime.combine(day, dt.time(0), tzinfo=scope.tz)
-            opened.append(((midnight + dt.timedelta(minutes=opens)).astimezone(clock.UTC) - grace,
-                           (midnight + dt.timedelta(minutes=closes)).astimezone(clock.UTC) + grace))
-    starts = [o[0] for o in opened]
+            begin = (midnight + dt.timedelta(minutes=opens)).astimezone(clock.UTC) - grace
+            finish = (midnight + dt.timedelta(minutes=closes)).astimezone(clock.UTC) + grace
+            if begin > cursor:
+                closed.append((cursor, begin))
+            cursor = max(cursor, finish)
+    if cursor < scope.end:
+        closed.append((cursor, scope.end))
+    if not closed:
+        return []
+    tx = LoyaltyTransaction
     groups: dict[tuple[str, dt.date], list] = defaultdict(list)
-    for r in rows:
-        i = bisect_right(starts, r.created_at) - 1
-        if i < 0 or r.created_at >= opened[i][1]:
-            groups[r.staff_name, scope.day_of(r.created_at)].append(r)
+    for r in _rows(scope, or_(*[and_(tx.created_at >= a, tx.created_at < b) for a, b in closed])):
+        groups[r.staff_name, scope.day_of(r.created_at)].append(r)
     out = []
     for (name, day), group in groups.items():
         opening = hours.get(day.weekday())
@@ -427,21 +457,27 @@ def _out_of_hours(scope: _Scope, rows: list) -> list[Signal]:
     return out
 
 
-def _burst(scope: _Scope, rows: list) -> list[Signal]:
-    cards_needed = int(setting("STAFF_SIGNAL_BURST_CARDS"))
+def _burst(scope: _Scope) -> list[Signal]:
+    cards_needed = max(int(setting("STAFF_SIGNAL_BURST_CARDS")), 2)
     span = dt.timedelta(seconds=int(setting("STAFF_SIGNAL_BURST_SECONDS")))
+    tx = LoyaltyTransaction
+    # In SQL first: the rows that end a run of ``cards_needed`` actions of one person within the span (a window
+    # function over the scope's rows); N different cards need N actions, so only there is anything to look at.
+    seconds = _epoch(tx.created_at)
+    runs = select(tx.staff_name, tx.created_at, seconds.label("t"), func.lag(seconds, cards_needed - 1).over(
+        partition_by=tx.staff_name, order_by=(tx.created_at, tx.id)).label("t0")).where(
+        *_in_scope(scope, *EARN_TYPES)).subquery()
+    ends = db.session.execute(select(runs.c.staff_name, runs.c.created_at).where(
+        runs.c.t - runs.c.t0 <= span.total_seconds() + 1)).all()  # + 1: SQLite's epoch is whole seconds
+    if not ends:
+        return []
+    windows = or_(*[and_(tx.staff_name == name, tx.created_at >= end - span - dt.timedelta(seconds=1),
+                         tx.created_at <= end) for name, end in ends])
     by_staff: dict[str, list] = defaultdict(list)
-    for r in rows:
-        if r.type in EARN_TYPES:
-            by_staff[r.staff_name].append(r)
+    for r in _rows(scope, windows, types=EARN_TYPES):
+        by_staff[r.staff_name].append(r)
     out = []
     for name, earns in by_staff.items():
-        if len(earns) < cards_needed:
-            continue
-        seconds = [r.created_at.timestamp() for r in earns]
-        limit = span.total_seconds()
-        if not any(seconds[i] - seconds[i - cards_needed + 1] <= limit for i in range(cards_needed - 1, len(earns))):
-            continue  # never N actions within the span: no N different cards either
         flagged = [False] * len(earns)
         first = 0
         window_cards: dict[int, int] = defaultdict(int)
@@ -458,82 +494,90 @@ def _burst(scope: _Scope, rows: list) -> list[Signal]:
                     flagged[j] = True
         cluster: list = []
         for i, r in enumerate(earns + [None]):
-            if r is not None and flagged[i]:
+            if r is not None and flagged[i] and (not cluster or r.created_at - cluster[-1].created_at <= span):
                 cluster.append(r)
                 continue
             if cluster:
-                seconds = int((cluster[-1].created_at - cluster[0].created_at).total_seconds())
+                length = int((cluster[-1].created_at - cluster[0].created_at).total_seconds())
                 out.append(Signal(_key("burst", scope, cluster[0].id, name), "burst", name, cluster[0].created_at,
                                   {"cards": len({c.card_id for c in cluster}), "actions": len(cluster),
-                                   "seconds": seconds, "at": scope.local(cluster[0].created_at).strftime(
+                                   "seconds": length, "at": scope.local(cluster[0].created_at).strftime(
                                        "%Y-%m-%d %H:%M:%S")},
                                   [c.id for c in cluster]))
-                cluster = []
+            cluster = [r] if r is not None and flagged[i] else []
     return out
 
 
-def _quick_redeem(scope: _Scope, rows: list) -> list[Signal]:
+def _quick_redeem(scope: _Scope) -> list[Signal]:
     window = dt.timedelta(seconds=int(setting("STAFF_SIGNAL_QUICK_REDEEM_SECONDS")))
     share = float(setting("STAFF_SIGNAL_QUICK_REDEEM_SHARE"))
-    redeemed = {r.card_id for r in rows if r.type in REDEEM_TYPES}
-    if not redeemed:
+    tx = LoyaltyTransaction
+    # In SQL first: the redemptions whose previous action of the same person on the card (a window function over
+    # the scope's rows) gave something within the window; the whole history of those few cards is checked below.
+    seconds = _epoch(tx.created_at)
+    order = {"partition_by": (tx.staff_name, tx.card_id), "order_by": tx.id}
+    steps = select(tx.id, tx.type, seconds.label("t"), func.lag(seconds).over(**order).label("t0"),
+                   func.lag(tx.type).over(**order).label("type0")).where(
+        tx.program_id.in_(list(scope.programs)),
+        tx.staff_name == scope.staff if scope.staff is not None else tx.staff_name.is_not(None),
+        tx.created_at >= scope.start - window, tx.created_at < scope.end, tx.type.in_(ACTION_TYPES)).subquery()
+    candidates = select(steps.c.id).where(steps.c.type.in_(REDEEM_TYPES), steps.c.type0.in_(EARN_TYPES),
+                                          steps.c.t - steps.c.t0 <= window.total_seconds() + 1)
+    redemptions = _rows(scope, tx.id.in_(candidates), types=REDEEM_TYPES)
+    if not redemptions:
         return []
-    recent: dict[tuple[str, int], list] = defaultdict(list)
-    candidates = []
-    for r in rows:
-        if r.card_id not in redeemed:
-            continue
-        pair = (r.staff_name, r.card_id)
-        if r.type in EARN_TYPES:
-            recent[pair].append(r)
-            continue
-        earlier = [e for e in recent.pop(pair, []) if r.created_at - e.created_at <= window]
-        given = sum(e.delta for e in earlier)
-        if earlier and given >= share * abs(r.delta):
-            candidates.append((r, earlier, given))
+    cards = {r.card_id for r in redemptions}
+    before = db.session.connection().execute(
+        select(*_ROW_COLUMNS).where(tx.card_id.in_(cards), tx.created_at >= scope.start - window,
+                                    tx.created_at < scope.end).order_by(tx.card_id, tx.id)).all()
+    history: dict[int, list] = defaultdict(list)
+    for r in before:
+        history[r.card_id].append(r)
     out = []
-    numbers = _card_numbers(r.card_id for r, _, _ in candidates)
-    for r, earlier, given in candidates:
-        tx = LoyaltyTransaction
-        others = db.session.scalar(select(func.count()).select_from(tx).where(
-            tx.card_id == r.card_id, tx.id > earlier[0].id, tx.id < r.id,
-            or_(tx.staff_name.is_(None), tx.staff_name != r.staff_name)))
-        if others:
-            continue  # someone else worked on the card in between
+    numbers = _card_numbers(cards)
+    for r in redemptions:
+        rows = [h for h in history[r.card_id] if h.id < r.id]
+        earlier = []
+        for h in reversed(rows):  # back from the redemption, while it is the same person giving within the window
+            if h.staff_name != r.staff_name or h.type not in EARN_TYPES or r.created_at - h.created_at > window:
+                break
+            earlier.insert(0, h)
+        given = sum(e.delta for e in earlier)
+        if not earlier or given < share * abs(r.delta):
+            continue
         program = scope.programs.get(r.program_id)
         unit = "stamps" if program is None or program.type == "stamps" else "points"
-        seconds = int((r.created_at - earlier[-1].created_at).total_seconds())
+        length = int((r.created_at - earlier[-1].created_at).total_seconds())
         out.append(Signal(_key("quick_redeem", scope, r.id, r.staff_name), "quick_redeem", r.staff_name,
                           earlier[0].created_at,
                           {"card_number": numbers.get(r.card_id, ""), "given": given, "unit": unit,
-                           "seconds": seconds}, [e.id for e in earlier] + [r.id]))
+                           "seconds": length}, [e.id for e in earlier] + [r.id]))
     return out
 
 
 def compute(actor: Actor, week: str | None = None, staff: str | None = None) -> tuple[_Scope, list[Signal]]:
     """The signals of one ISO week (default: the current one), of one person or of every person, oldest first,
     each with its review if it has one."""
-    scope, signals, _ = _compute(_scope(actor, week, staff))
-    return scope, signals
+    scope = _scope(actor, week, staff)
+    return scope, _compute(scope)
 
 
-def _compute(scope: _Scope) -> tuple[_Scope, list[Signal], list]:
+def _compute(scope: _Scope) -> list[Signal]:
     if not scope.programs:
-        return scope, [], []
-    rows = _rows(scope)
-    signals = _self_card(scope, rows)
-    signals += _favourite_card(scope, rows, {(s.staff_name, int(s.key.split(":")[2])) for s in signals})
-    signals += _busy_hour(scope, rows)
-    signals += _out_of_hours(scope, rows)
-    signals += _burst(scope, rows)
-    signals += _quick_redeem(scope, rows)
+        return []
+    signals = _self_card(scope)
+    signals += _favourite_card(scope, {(s.staff_name, int(s.key.split(":")[2])) for s in signals})
+    signals += _busy_hour(scope)
+    signals += _out_of_hours(scope)
+    signals += _burst(scope)
+    signals += _quick_redeem(scope)
     if signals:
         reviews = {r.signal_key: r for r in db.session.scalars(select(SignalReview).where(
             SignalReview.vendor_id == scope.vendor.id, SignalReview.signal_key.in_([s.key for s in signals])))}
         for s in signals:
             s.review = reviews.get(s.key)
     signals.sort(key=lambda s: (s.at, s.kind, s.key))
-    return scope, signals, rows
+    return signals
 
 
 def attach_transactions(signals: list[Signal]) -> None:
@@ -588,39 +632,53 @@ def person(actor: Actor, staff: str, week: str | None = None) -> dict:
     names nobody), and their signals with the transactions behind them."""
     _owner(actor)
     staff = (staff or "").strip()
-    if not staff or len(staff) > 120:
+    if not staff:
         raise NotFound()
-    scope, signals, rows = _compute(_scope(actor, week, staff))
+    scope = _scope(actor, week, staff)
+    signals = _compute(scope)
     attach_transactions(signals)
     days = []
     for offset in range(7):
         day = scope.monday + dt.timedelta(days=offset)
         days.append({"day": day.isoformat(), "stamps": 0, "points": 0, "redemptions": 0, "actions": 0,
                      "refusals": 0})
-    for r in rows:
-        entry = days[(scope.day_of(r.created_at) - scope.monday).days]
-        entry["actions"] += 1
-        if r.type == "stamp_add":
-            entry["stamps"] += r.delta
-        elif r.type == "points_earn":
-            entry["points"] += r.delta
-        else:
-            entry["redemptions"] += 1
-    clients = {f"user:{r.user_id}" for r in rows if r.user_id is not None}
-    clients |= {f"apikey:{r.api_key_id}" for r in rows if r.api_key_id is not None}
+    clients: set[str] = set()
+    if scope.programs:
+        tx = LoyaltyTransaction
+        scope.day_of(scope.start)  # the days' bounds
+        day_index = literal(0)
+        for bound in scope._midnights:
+            day_index = day_index + case((tx.created_at >= bound, 1), else_=0)
+        day_index = day_index.label("day")
+        # One pass: per day and kind, and the logins and API keys the person worked through (their refusals).
+        for index, kind, user_id, api_key_id, count, total in db.session.execute(
+                select(day_index, tx.type, tx.user_id, tx.api_key_id, func.count(), func.sum(tx.delta))
+                .where(*_in_scope(scope)).group_by(day_index, tx.type, tx.user_id, tx.api_key_id)):
+            entry = days[int(index)]
+            entry["actions"] += int(count)
+            if kind == "stamp_add":
+                entry["stamps"] += int(total)
+            elif kind == "points_earn":
+                entry["points"] += int(total)
+            else:
+                entry["redemptions"] += int(count)
+            if user_id is not None:
+                clients.add(f"user:{user_id}")
+            if api_key_id is not None:
+                clients.add(f"apikey:{api_key_id}")
     refusals: dict[str, int] = {}
-    if clients and scope.programs:
+    if clients:
         for created_at, code in db.session.execute(
                 select(Refusal.created_at, Refusal.code).where(
                     Refusal.program_id.in_(list(scope.programs)), Refusal.client_key.in_(clients),
                     Refusal.created_at >= scope.start, Refusal.created_at < scope.end)):
             refusals[code] = refusals.get(code, 0) + 1
             days[(scope.day_of(created_at) - scope.monday).days]["refusals"] += 1
-    if not rows and not signals and not _known(scope, staff):
+    totals = {k: sum(d[k] for d in days) for k in ("stamps", "points", "redemptions", "actions", "refusals")}
+    if not totals["actions"] and not signals and not _known(scope, staff):
         raise NotFound()
     return {"scope": scope, "staff_name": staff, "days": days, "refusals": refusals, "signals": signals,
-            "totals": {k: sum(d[k] for d in days) for k in ("stamps", "points", "redemptions", "actions",
-                                                             "refusals")}}
+            "totals": totals}
 
 
 def _known(scope: _Scope, staff: str) -> bool:
