@@ -5,7 +5,8 @@ indexed
 * ``staff_signal_reviews``: an owner marked a signal reviewed (note, who, when): the audit.
 * ``staff_digests``: one weekly digest per shop, owner and week (the ``loyalty staff-digest`` idempotency), with
   its mail outbox row and figures.
-* ``ix_loyalty_transactions_program_staff_created``: the Staff view reads one person's rows of a week by index.
+* ``ix_loyalty_transactions_program_staff_created``: the Staff view reads one person's rows of a week by index
+  (on PostgreSQL with the columns it reads: index-only scans).
 
 Revision ID: staff01
 Revises: seam01
@@ -74,7 +75,8 @@ def upgrade():
     )
     op.create_index(op.f("ix_staff_digests_mail_outbox_id"), "staff_digests", ["mail_outbox_id"], unique=False)
     op.create_index("ix_loyalty_transactions_program_staff_created", "loyalty_transactions",
-                    ["program_id", "staff_name", "created_at"], unique=False)
+                    ["program_id", "staff_name", "created_at"], unique=False,
+                    postgresql_include=["type", "card_id", "delta", "user_id", "api_key_id", "staff_pin_id", "id"])
 
 
 def downgrade():

@@ -16,7 +16,7 @@ the same key as the dashboard's "top staff". Their **logins** are the accounts t
 accounts that acted under that name without a PIN; a card is "their own" when its e-mail equals one of those
 logins' e-mail (both are stored lower-case).
 
-The signals and their thresholds (settings, ``SIGNAL_SETTINGS`` below; docs/staff-signals.md):
+The signals and their thresholds (settings, ``config.STAFF_SIGNAL_DEFAULTS``, environment variables; docs/staff-signals.md):
 
 * ``self_card`` — a person stamped or redeemed on a card whose e-mail is one of their logins'.
 * ``favourite_card`` — a person gave one card at least ``STAFF_SIGNAL_FAVOURITE_MIN_STAMPS`` (10) stamps in the
@@ -30,7 +30,7 @@ The signals and their thresholds (settings, ``SIGNAL_SETTINGS`` below; docs/staf
 * ``burst`` — at least ``STAFF_SIGNAL_BURST_CARDS`` (5) different cards given stamps or points by one person
   within ``STAFF_SIGNAL_BURST_SECONDS`` (60).
 * ``quick_redeem`` — a redemption within ``STAFF_SIGNAL_QUICK_REDEEM_SECONDS`` (120) after the same person gave the
-  card stamps or points worth at least ``STAFF_SIGNAL_QUICK_REDEEM_SHARE`` (half) of the reward, with nobody else
+  card stamps or points worth at least ``STAFF_SIGNAL_QUICK_REDEEM_PERCENT`` (50 %) of the reward, with nobody else
   between (a single stamp before redeeming is the normal "10th coffee").
 """
 from __future__ import annotations
@@ -54,18 +54,7 @@ from .actor import Actor
 from .errors import Conflict, Forbidden, NotFound, ValidationError
 from .validation import Fields
 
-SIGNAL_SETTINGS = {
-    "STAFF_SIGNAL_FAVOURITE_MIN_STAMPS": 10,
-    "STAFF_SIGNAL_FAVOURITE_FACTOR": 5,
-    "STAFF_SIGNAL_HOUR_MIN_ACTIONS": 10,
-    "STAFF_SIGNAL_HOUR_FACTOR": 3,
-    "STAFF_SIGNAL_HOUR_BASELINE_WEEKS": 4,
-    "STAFF_SIGNAL_HOURS_GRACE_MINUTES": 15,
-    "STAFF_SIGNAL_BURST_CARDS": 5,
-    "STAFF_SIGNAL_BURST_SECONDS": 60,
-    "STAFF_SIGNAL_QUICK_REDEEM_SECONDS": 120,
-    "STAFF_SIGNAL_QUICK_REDEEM_SHARE": 0.5,
-}
+from ..config import STAFF_SIGNAL_DEFAULTS as SIGNAL_SETTINGS  # noqa: E402  (one place for the defaults)
 KINDS = ("self_card", "favourite_card", "busy_hour", "out_of_hours", "burst", "quick_redeem")
 KIND_LABELS = {
     "self_card": _l("Own card"),
@@ -510,7 +499,7 @@ def _burst(scope: _Scope) -> list[Signal]:
 
 def _quick_redeem(scope: _Scope) -> list[Signal]:
     window = dt.timedelta(seconds=int(setting("STAFF_SIGNAL_QUICK_REDEEM_SECONDS")))
-    share = float(setting("STAFF_SIGNAL_QUICK_REDEEM_SHARE"))
+    share = int(setting("STAFF_SIGNAL_QUICK_REDEEM_PERCENT")) / 100
     tx = LoyaltyTransaction
     # In SQL first: the redemptions whose previous action of the same person on the card (a window function over
     # the scope's rows) gave something within the window; the whole history of those few cards is checked below.
