@@ -67,7 +67,7 @@ KIND_LABELS = {
 ACTION_TYPES = ("stamp_add", "points_earn", "stamp_redeem", "points_redeem")
 EARN_TYPES = ("stamp_add", "points_earn")
 REDEEM_TYPES = ("stamp_redeem", "points_redeem")
-WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")  # years 2000–2099 (parse_week)
 
 
 def setting(name: str):
@@ -78,7 +78,7 @@ def setting(name: str):
 
 def week_label(monday: dt.date) -> str:
     year, week, _ = monday.isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
 
 
 def parse_week(value: str | None, tz_name: str) -> dt.date:
@@ -88,7 +88,7 @@ def parse_week(value: str | None, tz_name: str) -> dt.date:
         return today - dt.timedelta(days=today.weekday())
     match = WEEK_RE.match(value.strip())
     try:
-        if match is None:
+        if match is None or not 2000 <= int(match.group(1)) <= 2099:
             raise ValueError(value)
         return dt.date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
     except ValueError:
