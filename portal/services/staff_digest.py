@@ -31,8 +31,9 @@ def summary(vendor: Vendor, owner: User, monday: dt.date) -> dict:
     ``MAX_LISTED``), as plain figures: the worker words them in the owner's language."""
     actor = actor_for_user(owner)
     week = staff_signals.week_label(monday)
-    _, people = staff_signals.people(actor, week)
-    _, signals = staff_signals.compute(actor, week)
+    computed = staff_signals.compute(actor, week)
+    _, people = staff_signals.people(actor, week, computed=computed)
+    _, signals = computed
     return {"vendor": vendor.name, "week": week, "monday": monday.isoformat(),
             "sunday": (monday + dt.timedelta(days=6)).isoformat(), "people": people,
             "signals": [{"kind": s.kind, "staff_name": s.staff_name, "figures": s.figures,
@@ -53,8 +54,8 @@ def queue_week(week: str | None = None) -> dict:
         if not owners:
             continue
         result["shops"] += 1
+        figures = summary(vendor, owners[0], monday)  # the same figures for every owner of the shop
         for owner in owners:
-            figures = summary(vendor, owner, monday)
             claimed = db.session.execute(
                 storage.dialect_insert(table).values(vendor_id=vendor.id, user_id=owner.id, week_start=monday,
                                                      summary=json.dumps(figures), created_at=clock.now())

@@ -546,7 +546,8 @@ def _quick_redeem(scope: _Scope) -> list[Signal]:
 
 def compute(actor: Actor, week: str | None = None, staff: str | None = None) -> tuple[_Scope, list[Signal]]:
     """The signals of one ISO week (default: the current one), of one person or of every person, oldest first,
-    each with its review if it has one."""
+    each with its review if it has one. Owners and the shop's API keys only."""
+    _owner(actor)
     scope = _scope(actor, week, staff)
     return scope, _compute(scope)
 
@@ -595,10 +596,11 @@ def unreviewed_count(actor: Actor, weeks: int = 2) -> int:
 
 # --- The Staff view -----------------------------------------------------------------------------------------------
 
-def people(actor: Actor, week: str | None = None) -> tuple[_Scope, list[dict]]:
-    """Every person with actions in the week: actions, and signals (all / not reviewed)."""
+def people(actor: Actor, week: str | None = None, *, computed: tuple | None = None) -> tuple[_Scope, list[dict]]:
+    """Every person with actions in the week: actions, and signals (all / not reviewed). ``computed``: the
+    ``compute(actor, week)`` result when the caller has it already."""
     _owner(actor)
-    scope, signals = compute(actor, week)
+    scope, signals = computed or compute(actor, week)
     from .stats import staff_rollup
 
     actions: dict[str, int] = {}
