@@ -38,7 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import statistics
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -272,10 +272,6 @@ def _rows(scope: _Scope, *conditions, types: tuple = ()) -> list:
 def _epoch(column):
     """Seconds since 1970 of a timestamp, in SQL (PostgreSQL's and SQLite's ``extract``)."""
     return extract("epoch", column)
-
-
-def _at(row) -> dt.datetime:
-    return row.created_at
 
 
 def _card_numbers(card_ids) -> dict[int, str]:
