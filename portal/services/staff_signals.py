@@ -366,24 +366,29 @@ def _busy_hour(scope: _Scope) -> list[Signal]:
             .group_by(staff_rollup.c.bucket).order_by(func.sum(staff_rollup.c.actions).desc()).limit(1))
         if not busiest or busiest < minimum:
             return []
+    # The hours as epoch seconds, not timestamps: thousands of rows, and each distinct hour is converted to the
+    # shop's weekday and hour once.
     per_hour = db.session.connection().execute(
-        select(staff_rollup.c.bucket, staff_rollup.c.staff_name, func.sum(staff_rollup.c.actions))
+        select(_epoch(staff_rollup.c.bucket), staff_rollup.c.staff_name, func.sum(staff_rollup.c.actions))
         .where(staff_rollup.c.program_id.in_(list(scope.programs)), staff_rollup.c.bucket >= since,
                staff_rollup.c.bucket < scope.end)
         .group_by(staff_rollup.c.bucket, staff_rollup.c.staff_name)).all()
     baseline: dict[tuple[int, int], list[int]] = defaultdict(list)
     mine = []
-    locals_: dict[dt.datetime, dt.datetime] = {}
-    for bucket, name, actions in per_hour:
-        local = locals_.get(bucket)
-        if local is None:
-            local = locals_[bucket] = scope.local(bucket)
+    slots: dict[float, tuple[int, int]] = {}
+    week_start = scope.start.timestamp()
+    for seconds, name, actions in per_hour:
+        slot = slots.get(seconds)
+        if slot is None:
+            local = dt.datetime.fromtimestamp(float(seconds), scope.tz)
+            slot = slots[seconds] = (local.weekday(), local.hour)
         actions = int(actions)
         if actions <= 0:
             continue
-        baseline[local.weekday(), local.hour].append(actions)
-        if actions >= minimum and bucket >= scope.start and (scope.staff is None or name == scope.staff):
-            mine.append((bucket, name, actions, local))
+        baseline[slot].append(actions)
+        if actions >= minimum and seconds >= week_start and (scope.staff is None or name == scope.staff):
+            bucket = dt.datetime.fromtimestamp(float(seconds), clock.UTC)
+            mine.append((bucket, name, actions, bucket.astimezone(scope.tz)))
     factor = float(setting("STAFF_SIGNAL_HOUR_FACTOR"))
     flagged = []
     for bucket, name, actions, local in mine:
@@ -501,11 +506,13 @@ def _quick_redeem(scope: _Scope) -> list[Signal]:
     # the scope's rows) gave something within the window; the whole history of those few cards is checked below.
     seconds = _epoch(tx.created_at)
     order = {"partition_by": (tx.staff_name, tx.card_id), "order_by": tx.id}
+    redeemed = select(tx.card_id).where(*_in_scope(scope, *REDEEM_TYPES))  # only the cards with a redemption
     steps = select(tx.id, tx.type, seconds.label("t"), func.lag(seconds).over(**order).label("t0"),
                    func.lag(tx.type).over(**order).label("type0")).where(
         tx.program_id.in_(list(scope.programs)),
         tx.staff_name == scope.staff if scope.staff is not None else tx.staff_name.is_not(None),
-        tx.created_at >= scope.start - window, tx.created_at < scope.end, tx.type.in_(ACTION_TYPES)).subquery()
+        tx.created_at >= scope.start - window, tx.created_at < scope.end, tx.type.in_(ACTION_TYPES),
+        tx.card_id.in_(redeemed)).subquery()
     candidates = select(steps.c.id).where(steps.c.type.in_(REDEEM_TYPES), steps.c.type0.in_(EARN_TYPES),
                                           steps.c.t - steps.c.t0 <= window.total_seconds() + 1)
     redemptions = _rows(scope, tx.id.in_(candidates), types=REDEEM_TYPES)
