@@ -378,7 +378,7 @@ def _busy_hour(scope: _Scope) -> list[Signal]:
     slots: dict[float, tuple[int, int]] = {}
     week_start = scope.start.timestamp()
     for seconds, name, actions in per_hour:
-        slot = slots.get(seconds)
+        slot = slots.get(seconds)  # PostgreSQL: a Decimal, SQLite: an int (both hash as their value)
         if slot is None:
             local = dt.datetime.fromtimestamp(float(seconds), scope.tz)
             slot = slots[seconds] = (local.weekday(), local.hour)
