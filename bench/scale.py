@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import PG_ADMIN, make_app, migrate, percentile, pg_url, timed  # noqa: E402
 
 DB = "bench_scale"
-SECTIONS = ("apple", "search", "dashboard", "export")
+SECTIONS = ("apple", "search", "dashboard", "staff", "export")
 PERIODS = (7, 30, 90, 365)
 N_CARDS, N_STAMP_CARDS, N_TX, N_REG, N_DEVICES = 1_000_000, 700_000, 5_000_000, 200_000, 100_000
 
@@ -294,6 +294,55 @@ def main() -> int:
                 if not ok:
                     print(json.dumps({"cold": runs[0], "warm": runs[1], "live": live}, default=str)[:3000])
             out["rollup_exact"] = exact
+
+        # ---- the Staff view of one person (issue 17): the previous full ISO week of "Staff 3" (≈ 8 000 of their
+        # ledger rows), its signals; baseline: the same call with index scans off (the week's rows found by a scan
+        # of the ledger). Then the shop-wide computations (every person: the people list, the dashboard's badge)
+        # and, as a worst case, the person's view with opening hours 08:00–18:00 Monday to Saturday (the bench's
+        # ledger is spread over 24 hours: most of its rows fall outside them and are listed as signals).
+        if "staff" in sections:
+            import datetime as dt
+
+            from portal.services import staff_signals
+
+            week = staff_signals.week_label(staff_signals.parse_week(None, "Europe/Luxembourg")
+                                            - dt.timedelta(weeks=1))
+
+            def person():
+                staff_signals.person(actor, "Staff 3", week)
+                db.session.rollback()
+
+            def person_unindexed():
+                for setting in ("enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"):
+                    db.session.execute(text(f"SET LOCAL {setting} = off"))
+                staff_signals.person(actor, "Staff 3", week)
+                db.session.rollback()
+
+            view = staff_signals.person(actor, "Staff 3", week)
+            db.session.rollback()
+            print(f"  staff view {week}: {view['totals']['actions']} actions of Staff 3, "
+                  f"{len(view['signals'])} signal(s): {sorted({s.kind for s in view['signals']})}", flush=True)
+            slow = timed(person_unindexed, max(3, args.repeat // 5), warmup=1)
+            report("staff view, one person, one week", timed(person, args.repeat), slow, target_ms=100)
+            report("staff people list (all persons)",
+                   timed(lambda: (staff_signals.people(actor, week), db.session.rollback()), max(3, args.repeat // 2),
+                         warmup=1), slow)
+            report("dashboard badge (2 weeks, all)",
+                   timed(lambda: (staff_signals.unreviewed_count(actor), db.session.rollback()),
+                         max(3, args.repeat // 2), warmup=1), slow)
+            staff_signals.set_opening_hours(actor, {**{f"opens_{d}": "08:00" for d in range(6)},
+                                                    **{f"closes_{d}": "18:00" for d in range(6)}})
+            db.session.commit()
+            try:
+                view = staff_signals.person(actor, "Staff 3", week)
+                db.session.rollback()
+                listed = sum(len(s.transactions) for s in view["signals"])
+                print(f"  with opening hours: {len(view['signals'])} signal(s) listing {listed} transactions",
+                      flush=True)
+                report("staff view with opening hours", timed(person, args.repeat), slow, target_ms=100)
+            finally:
+                staff_signals.set_opening_hours(actor, {})
+                db.session.commit()
 
         # ---- CSV export streaming
         if "export" in sections:

@@ -166,6 +166,18 @@ def purge_idempotency(as_json):
     _emit(as_json, {"removed": removed}, f"Removed {removed} idempotency records.")
 
 
+@loyalty_cli.command("staff-digest")
+@click.option("--week", default=None, help="ISO week such as 2026-W48 (default: each shop's previous week).")
+@json_option
+def staff_digest(week, as_json):
+    """Queue the weekly staff-signals email to every shop owner (idempotent per week; schedule it weekly)."""
+    from .services import staff_digest as digest
+
+    result = _run(lambda: digest.queue_week(week), as_json)
+    _emit(as_json, result, f"Queued {result['queued']} digest(s) for {result['shops']} shop(s); "
+                           f"{result['already']} already queued earlier.")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(loyalty_cli)
     from .translate import translate_cli

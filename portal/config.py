@@ -17,8 +17,21 @@ ENV_KEYS_STR = (
     "GOOGLE_WALLET_API_URL", "RATELIMIT_STORAGE_URI", "BABEL_DEFAULT_LOCALE", "LOG_LEVEL",
     "ENROLL_PROGRAM_RATE_LIMIT", "RECOVER_RATE_LIMIT", "RECOVER_ADDRESS_RATE_LIMIT",
 )
+#: The thresholds of the staff integrity signals (portal/services/staff_signals.py, docs/staff-signals.md).
+STAFF_SIGNAL_DEFAULTS = {
+    "STAFF_SIGNAL_FAVOURITE_MIN_STAMPS": 10,   # a card given at least this many stamps by one person in a week …
+    "STAFF_SIGNAL_FAVOURITE_FACTOR": 5,        # … and at least this many times the shop's median card
+    "STAFF_SIGNAL_HOUR_MIN_ACTIONS": 10,       # an hour with at least this many actions of one person …
+    "STAFF_SIGNAL_HOUR_FACTOR": 3,             # … and this many times the shop's median for that weekday and hour
+    "STAFF_SIGNAL_HOUR_BASELINE_WEEKS": 4,     # the weeks that median is taken over (the week itself included)
+    "STAFF_SIGNAL_HOURS_GRACE_MINUTES": 15,    # actions this close to the opening hours count as inside
+    "STAFF_SIGNAL_BURST_CARDS": 5,             # this many different cards given stamps or points by one person …
+    "STAFF_SIGNAL_BURST_SECONDS": 60,          # … within this many seconds
+    "STAFF_SIGNAL_QUICK_REDEEM_SECONDS": 120,  # a redemption this soon after the same person's stamps …
+    "STAFF_SIGNAL_QUICK_REDEEM_PERCENT": 50,   # … that paid at least this share of the reward
+}
 ENV_KEYS_INT = ("BCRYPT_ROUNDS", "PIN_CACHE_SECONDS", "SQLITE_BUSY_TIMEOUT", "IDEMPOTENCY_TTL_HOURS", "PROXY_COUNT",
-                "STAFF_IDLE_TIMEOUT_MINUTES")
+                "STAFF_IDLE_TIMEOUT_MINUTES", *STAFF_SIGNAL_DEFAULTS)
 #: The values ``APP_ENV`` may take (case and surrounding spaces do not matter); any other value refuses to start.
 APP_ENVS = ("development", "testing", "production")
 
@@ -47,6 +60,7 @@ def default_config(instance_path: str) -> dict:
         # SQLite: seconds a writing request waits for the database's write lock before it is answered 503 busy.
         "SQLITE_BUSY_TIMEOUT": 5,
         "IDEMPOTENCY_TTL_HOURS": 48,
+        **STAFF_SIGNAL_DEFAULTS,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
         "LANGUAGES": ["en", "fr", "de", "lb"],

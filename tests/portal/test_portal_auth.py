@@ -159,7 +159,8 @@ CSRF_ROUTES = [
     "/staff/pins/{pin}/reset", "/staff/pins/{pin}/unlock", "/staff/pins/{pin}/delete", "/staff/users",
     "/staff/users/1/active", "/customers/{card}/adjust", "/transactions/1/void", "/customers/import",
     "/tablet/card/{card}", "/customers/{card}/replace", "/customers/{card}/merge",
-    "/staff/logout-everywhere", "/programs/{stamps}/relevance", "/tablet/undo/1",
+    "/staff/logout-everywhere", "/programs/{stamps}/relevance", "/tablet/undo/1", "/settings",
+    "/staff/signals/review",
 ]
 ADMIN_CSRF_ROUTES = ["/admin/vendors", "/admin/vendors/{vendor}/active", "/admin/ledger"]
 

@@ -203,3 +203,23 @@ def get_relevance(program_id):
 @bp.put("/programs/<int:program_id>/relevance")
 def put_relevance(program_id):
     return relevance.update(g.actor, program_id, json_body())
+@bp.get("/staff/signals")
+def staff_signals_list():
+    """The week's staff signals (issue 17): of one person (``staff_name``) or of everybody."""
+    from ...services import staff_signals
+
+    staff = request.args.get("staff_name") or None
+    if staff is not None and len(staff) > 120:
+        raise NotFound()
+    scope, signals = staff_signals.compute(g.actor, request.args.get("week") or None, staff)
+    staff_signals.attach_transactions(signals)
+    return {"week": scope.week, "start": scope.start.isoformat(), "end": scope.end.isoformat(),
+            "signals": [staff_signals.signal_to_dict(s) for s in signals]}
+
+
+@bp.post("/staff/signals/review")
+def staff_signal_review():
+    from ...services import staff_signals
+
+    row = staff_signals.review(g.actor, json_body(), g.actor.name or "API")
+    return {"key": row.signal_key, **staff_signals.review_to_dict(row)}, 201

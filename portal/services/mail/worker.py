@@ -68,9 +68,9 @@ def backoff_seconds(attempts: int, app: Flask) -> float:
 
 def render(app: Flask, row: MailOutbox, card: LoyaltyCard | None):
     """(sender name, subject, text, html) of a row, or None when there is nothing to send any more."""
-    from .. import sign_in
+    from .. import sign_in, staff_digest
 
-    renderers = {"sign_in": sign_in.render_mail}
+    renderers = {"sign_in": sign_in.render_mail, "staff_digest": staff_digest.render_mail}
     with app.app_context(), force_locale(row.locale):
         return renderers[row.kind](row, card)
 
