@@ -152,6 +152,18 @@ class PasswordForm(FlaskForm):
                             render_kw={"autocomplete": "new-password"})
 
 
+class ProgramForm(FlaskForm):
+    """A program's form (create, edit, inline validation). It declares the text fields' lengths; the numbers,
+    colours and the reward catalog's repeated rows (``reward_id``/``reward_name``/``reward_cost``/``reward_active``)
+    are read into the service's dict by ``program_data``, and ``services.programs`` checks them (the same rules
+    and messages as the API)."""
+    type = StringField(validators=[Optional(), at_most(10)])
+    name = StringField(_l("Name"), validators=[Optional(), at_most(120)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), at_most(1000)])
+    slug = StringField(validators=[Optional(), at_most(80)])
+    reward_text = StringField(_l("Reward"), validators=[Optional(), at_most(200)])
+
+
 PROGRAM_TEXT_FIELDS = ("name", "description", "slug", "reward_text", "points_per_unit", "currency",
                        "stamps_required", "cooldown_minutes", "daily_stamp_limit", "pin_max_attempts",
                        "pin_lockout_minutes", "background_color", "foreground_color", "label_color")

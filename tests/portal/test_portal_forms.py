@@ -81,3 +81,16 @@ def test_import_form(owner, shop):
     assert response.status_code == 422
     assert 'id="program_id-error">This field is required.' in response.get_data(as_text=True)
     assert _count(LoyaltyCard, LoyaltyCard.customer_email == "anna@example.com") == 0
+
+
+def test_program_form(owner, shop):
+    response = owner.post(f"/programs/{shop.stamps.id}/edit", {"name": "x" * 121, "stamps_required": "10",
+                                                              "reward_text": "A coffee"})
+    assert response.status_code == 422
+    assert 'id="name-error">At most 120 characters.' in response.get_data(as_text=True)
+    db.session.rollback()
+    db.session.refresh(shop.stamps)
+    assert shop.stamps.name == "Coffee card"
+    inline = owner.post(f"/programs/{shop.stamps.id}/validate", {"name": "x" * 121},
+                        headers={"HX-Request": "true"})
+    assert 'id="name-error" hx-swap-oob="true">At most 120 characters.' in inline.get_data(as_text=True)

@@ -5,8 +5,8 @@ from flask import Response, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
 from ...extensions import db
-from ...forms import (EMPTY_REWARD_ROWS, PROGRAM_TEXT_FIELDS, ActiveForm, LogoForm, all_reward_rows, program_data,
-                      reward_rows)
+from ...forms import (EMPTY_REWARD_ROWS, PROGRAM_TEXT_FIELDS, ActiveForm, LogoForm, ProgramForm, all_reward_rows,
+                      form_errors, program_data, reward_rows)
 from ...services import programs as program_service
 from ...services import stats
 from ...services.errors import ValidationError
@@ -116,6 +116,9 @@ def program_new():
                       else "stamps", rewards=[])
         return _form_page(values, {})
     values = submitted_values()
+    form = ProgramForm()
+    if not form.validate():
+        return _form_page(values, _with_row_errors(form_errors(form)), status=422)
     try:
         program = program_service.create_program(actor(), program_data(request.form, creating=True))
     except ValidationError as error:
@@ -132,6 +135,9 @@ def program_edit(program_id):
     if request.method == "GET":
         return _form_page(program_values(program), {}, program)
     values = submitted_values(program)
+    form = ProgramForm()
+    if not form.validate():
+        return _form_page(values, _with_row_errors(form_errors(form)), program, status=422)
     data = program_data(request.form, creating=False, program_type=program.type)
     try:
         program_service.update_program(actor(), program_id, data)
@@ -151,15 +157,19 @@ def program_validate(program_id=None):
     roll everything back."""
     program = program_service.get_program(actor(), program_id) if program_id else None
     values = submitted_values(program)
+    form = ProgramForm()
     errors: dict = {}
-    try:
-        if program is None:
-            program_service.create_program(actor(), program_data(request.form, creating=True))
-        else:
-            data = program_data(request.form, creating=False, program_type=program.type)
-            program_service.update_program(actor(), program.id, data, validate_only=True)
-    except ValidationError as error:
-        errors = handle_refusal(error)["fields"]
+    if not form.validate():
+        errors = form_errors(form)  # the form's own refusals first, as the POST shows them
+    else:
+        try:
+            if program is None:
+                program_service.create_program(actor(), program_data(request.form, creating=True))
+            else:
+                data = program_data(request.form, creating=False, program_type=program.type)
+                program_service.update_program(actor(), program.id, data, validate_only=True)
+        except ValidationError as error:
+            errors = handle_refusal(error)["fields"]
     db.session.rollback()  # validation only: never keep anything
     if program is not None:
         program = program_service.get_program(actor(), program.id)
