@@ -26,4 +26,5 @@ def test_a_refused_correction_shows_the_message_next_to_its_field(live_server, p
     assert page.locator("#reason-error").inner_text() == ""
     assert_accessible(page, "card page with a refused correction")
     shot(page, screenshot_dir, "owner-correction-field-error")
-    assert not console_errors, console_errors
+    # The refused post answers 422 (Chromium logs that status); nothing else may go wrong on the page.
+    assert not [e for e in console_errors if "status of 422" not in e], console_errors
