@@ -162,9 +162,13 @@ class Factories:
     def __init__(self, app):
         self.app = app
         self.n = itertools.count(1)
+        #: Every row made, held for the test: the session's identity map holds rows weakly, and a many-to-one
+        #: such as ``program.vendor`` is answered from it without SQL (relationships never load lazily).
+        self.made = []
 
     def _commit(self, value):
         _db.session.commit()
+        self.made.append(value)
         return value
 
     def vendor(self, name=None, *, timezone="Europe/Luxembourg", locale="en", password="owner-password-1"):

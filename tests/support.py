@@ -18,3 +18,54 @@ def csrf_from(html: str, *, required: bool = True) -> str | None:
         assert not required, "no CSRF token on the page"
         return None
     return match.group(1) or match.group(2)
+
+
+def field_value(html: str, name: str) -> str | None:
+    """The ``value`` of the input named ``name`` (either attribute order), or None."""
+    match = re.search(rf'name="{re.escape(name)}"[^>]*value="([^"]*)"', html) or re.search(
+        rf'value="([^"]*)"[^>]*name="{re.escape(name)}"', html)
+    return match.group(1) if match else None
+
+
+def rewards_of(program) -> list:
+    """A points program's reward catalog, cheapest first, read now: relationships do not load lazily
+    (``lazy="raise_on_sql"``), and a factory's program is expired by every later commit."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.models import LoyaltyReward
+
+    return list(db.session.scalars(select(LoyaltyReward).where(LoyaltyReward.program_id == program.id)
+                                   .order_by(LoyaltyReward.points_cost, LoyaltyReward.id)))
+
+
+def run_workers(make_app, worker_class, *, rounds: int, count: int = 2, batch: int = 3,
+                timeout: float = 60) -> list[Exception]:
+    """``count`` outbox workers of ``worker_class`` (the wallet or the mail worker), each with its own app from
+    ``make_app()`` (so its own connections), ``rounds`` rounds each, at the same time in threads. Returns the
+    errors they raised (a test asserts none)."""
+    import threading
+
+    from portal.extensions import db
+
+    errors: list[Exception] = []
+
+    def work(name):
+        try:
+            other = make_app()
+            worker = worker_class(other, worker_id=name, batch=batch)
+            for _ in range(rounds):
+                worker.run_round()
+            if hasattr(worker, "close"):
+                worker.close()
+            with other.app_context():
+                db.engine.dispose()
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return errors

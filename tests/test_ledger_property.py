@@ -15,6 +15,7 @@ from portal.models import LoyaltyCard, LoyaltyTransaction
 from portal.services import ledger, operations
 from portal.services.actor import Actor
 from portal.services.errors import DomainError
+from support import rewards_of
 
 START = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.timezone.utc)
 
@@ -71,7 +72,7 @@ def ledger_machine(shop_factory):
 
         @rule(index=st.integers(min_value=0, max_value=1))
         def spend(self, index):
-            reward = self.shop.points.rewards[index]
+            reward = rewards_of(self.shop.points)[index]
             result = self._do(operations.redeem_points, self.shop.points_card.card_number, {"reward_id": reward.id})
             if isinstance(result, DomainError):
                 assert result.code == "insufficient_balance" and self.expected_points < reward.points_cost

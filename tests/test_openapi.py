@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from support import rewards_of
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "portal" / "api_spec" / "openapi.json"
 PREFIX = "/api/v1"
@@ -316,7 +317,7 @@ def test_a_tour_of_every_operation_matches(shop, factories, check, client, make_
     assert check(reused, "POST", url, 422)["error"]["code"] == "idempotency_key_reused"
     check(api.post(url, json={"points": 100, "staff_pin": "4321"}), "POST", url, 201)
     url = f"{V}/cards/{points}/points/redeem"
-    reward = shop.points.rewards[0]
+    reward = rewards_of(shop.points)[0]
     check(api.post(url, json={"reward_id": reward.id, "staff_pin": "4321"}), "POST", url, 201)
     check(api.post(url, json={"reward_id": 999999, "staff_pin": "4321"}), "POST", url, 422)
     url = f"{V}/cards/{points}/adjustments"

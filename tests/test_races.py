@@ -6,7 +6,7 @@ from collections import Counter
 
 import httpx
 import pytest
-from support import IS_PG
+from support import IS_PG, rewards_of
 
 from portal.extensions import db
 from portal.models import LoyaltyCard, LoyaltyTransaction
@@ -77,7 +77,7 @@ def test_50_simultaneous_redemptions_give_exactly_one(shop, live_server):
 @pytest.mark.slow
 def test_50_simultaneous_points_redemptions_give_exactly_one(shop, live_server):
     auth = {"Authorization": f"Bearer {shop.key}"}
-    reward = shop.points.rewards[0]
+    reward = rewards_of(shop.points)[0]
     card_url = f"{live_server.url}{V}/cards/{shop.points_card.card_number}/points"
     assert httpx.post(card_url, json={"points": reward.points_cost}, headers=auth).status_code == 201
     results = race(card_url + "/redeem", N, json={"reward_id": reward.id}, headers=auth)

@@ -8,6 +8,7 @@ import time_machine
 
 from portal.extensions import db
 from portal.models import LoyaltyCard
+from support import rewards_of
 
 V = "/api/v1/vendor/loyalty"
 UTC = dt.timezone.utc
@@ -295,7 +296,7 @@ def test_points_input_validated(shop, body, field):
 
 
 def test_redeem_catalog_reward_never_negative(shop):
-    reward = shop.points.rewards[0]
+    reward = rewards_of(shop.points)[0]
     url = f"{V}/cards/{shop.points_card.card_number}/points"
     shop.api.post(url, json={"points": reward.points_cost - 1})
     r = shop.api.post(url + "/redeem", json={"reward_id": reward.id})

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, event, text
 
 from portal.extensions import db
 
-from support import IS_PG, csrf_from
+from support import IS_PG, csrf_from, field_value
 
 sqlite_only = pytest.mark.skipif(IS_PG, reason="SQLite's one database-wide write lock")
 V = "/api/v1/vendor/loyalty"
@@ -252,3 +252,79 @@ def test_a_program_edit_made_elsewhere_is_seen_by_the_next_stamp(app, shop, fact
     other.dispose()
     response = shop.api.post(f"{V}/cards/{number}/stamps", json={})
     assert response.status_code == 409 and response.json["error"]["code"] == "program_inactive", response.json
+
+
+# --- loading is explicit: every relationship raises instead of loading lazily; what a page shows is loaded by its
+# query (issue 15) ---
+
+def test_every_relationship_refuses_to_load_lazily():
+    """A relationship nobody asked for raises (``lazy="raise_on_sql"``) instead of costing a query per row."""
+    from portal.extensions import db as _db
+
+    lazies = {f"{mapper.class_.__name__}.{rel.key}": rel.lazy
+              for mapper in _db.Model.registry.mappers for rel in mapper.relationships}
+    assert lazies and set(lazies.values()) == {"raise_on_sql"}, lazies
+
+
+def test_an_unloaded_relationship_raises_rather_than_querying(shop):
+    from sqlalchemy import select
+    from sqlalchemy.exc import InvalidRequestError
+
+    from portal.models import LoyaltyCard, LoyaltyProgram
+
+    card_id, program_id = shop.stamp_card.id, shop.points.id
+    db.session.expunge_all()  # nothing in the identity map a many-to-one could be answered from
+    card = db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.id == card_id))
+    with pytest.raises(InvalidRequestError, match="raise_on_sql"):
+        card.program  # noqa: B018
+    program = db.session.get(LoyaltyProgram, program_id)
+    with pytest.raises(InvalidRequestError, match="raise_on_sql"):
+        program.rewards  # noqa: B018
+
+
+def _sql_of(client_call):
+    seen = []
+    listener = lambda conn, cursor, statement, *args: seen.append(" ".join(statement.split()))  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        response = client_call()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    return response, [s for s in seen if not s.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA",
+                                                                      "SAVEPOINT", "RELEASE"))]
+
+
+def test_the_tablet_stamp_loads_the_card_program_and_vendor_in_one_statement_and_no_catalog(shop, factories,
+                                                                                           login, client):
+    """The staff tablet's stamp (the HTML stamp path): the card, its program and vendor in the one locked read;
+    no reward catalog, no other program, no second read of the vendor."""
+    staff = factories.user(shop.vendor, role="staff")
+    assert login(staff.email, staff.plain_password).status_code in (302, 303)
+    number = shop.stamp_card.card_number
+    page = client.get(f"/tablet/card/{number}").get_data(as_text=True)
+    form = {"csrf_token": csrf_from(page), "action": "stamp", "staff_pin": "4321",
+            "idempotency_key": field_value(page, "idempotency_key")}
+    db.session.rollback()
+    response, sql = _sql_of(lambda: client.post(f"/tablet/card/{number}", data=form))
+    assert response.status_code == 200 and "Stamp added" in response.get_data(as_text=True)
+    assert not [s for s in sql if "loyalty_rewards" in s], sql
+    card_reads = [s for s in sql if s.startswith("SELECT") and "FROM loyalty_cards" in s]
+    assert card_reads and all("JOIN loyalty_programs" in s and "vendors" in s for s in card_reads), card_reads
+    assert not [s for s in sql if s.startswith("SELECT") and "FROM loyalty_programs" in s], sql
+    assert not [s for s in sql if s.startswith("SELECT") and "FROM vendors" in s and "users" not in s], sql
+
+
+def test_the_card_page_loads_its_history_with_notes_in_one_more_statement(shop, factories, login, client):
+    """An owner's card page: the card with program and vendor, the history, its notes (one statement for all of
+    them, not one per row) — and not the program's reward catalog, which the page does not show."""
+    for n in range(3):
+        assert shop.api.post(f"{V}/cards/{shop.points_card.card_number}/points",
+                             json={"amount": f"{n + 1}.00", "staff_pin": "4321"}).status_code == 201
+    owner = shop.vendor.owner
+    assert login(owner.email, owner.plain_password).status_code in (302, 303)
+    db.session.rollback()
+    response, sql = _sql_of(lambda: client.get(f"/customers/{shop.points_card.card_number}"))
+    assert response.status_code == 200
+    assert len([s for s in sql if "FROM loyalty_transaction_notes" in s]) == 1, sql
+    assert len([s for s in sql if "FROM loyalty_transactions" in s and "notes" not in s]) == 1, sql
+    assert not [s for s in sql if "FROM loyalty_rewards" in s], sql

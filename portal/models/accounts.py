@@ -24,7 +24,7 @@ class Vendor(TimestampMixin, Model):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     suspended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    programs = relationship("LoyaltyProgram", back_populates="vendor", lazy="select",
+    programs = relationship("LoyaltyProgram", back_populates="vendor", lazy="raise_on_sql",
                             order_by="LoyaltyProgram.id")
 
 
@@ -47,7 +47,7 @@ class User(UserMixin, TimestampMixin, Model):
     #: Raised to end every session of this login (logout, new password, disabled, "log out everywhere").
     session_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
-    vendor = relationship("Vendor", lazy="select")
+    vendor = relationship("Vendor", lazy="raise_on_sql")
 
     def get_id(self) -> str:  # Flask-Login: what the session cookie holds
         """``"<id>:<session_version>"``: a cookie issued before the version was raised no longer loads the user
@@ -81,7 +81,7 @@ class ApiKey(TimestampMixin, Model):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    vendor = relationship("Vendor", lazy="select")
+    vendor = relationship("Vendor", lazy="raise_on_sql")
 
 
 Index("ix_users_vendor_role", User.vendor_id, User.role)

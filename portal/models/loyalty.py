@@ -59,8 +59,8 @@ class LoyaltyProgram(TimestampMixin, Model):
     relevant_from: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     relevant_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    vendor = relationship("Vendor", back_populates="programs", lazy="select")
-    rewards = relationship("LoyaltyReward", back_populates="program", lazy="select",
+    vendor = relationship("Vendor", back_populates="programs", lazy="raise_on_sql")
+    rewards = relationship("LoyaltyReward", back_populates="program", lazy="raise_on_sql",
                            order_by="LoyaltyReward.points_cost")
 
     @property
@@ -93,7 +93,7 @@ class LoyaltyReward(TimestampMixin, Model):
     points_cost: Mapped[int] = mapped_column(Integer, nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
 
-    program = relationship("LoyaltyProgram", back_populates="rewards")
+    program = relationship("LoyaltyProgram", back_populates="rewards", lazy="raise_on_sql")
 
 
 class LoyaltyCard(TimestampMixin, Model):
@@ -137,7 +137,7 @@ class LoyaltyCard(TimestampMixin, Model):
     confirmed_by_user_id: Mapped[int | None] = mapped_column(Integer)
     confirmed_by_name: Mapped[str | None] = mapped_column(String(120))
 
-    program = relationship("LoyaltyProgram", lazy="select")
+    program = relationship("LoyaltyProgram", lazy="raise_on_sql")
 
     @property
     def balance(self) -> int:
@@ -182,10 +182,10 @@ class LoyaltyTransaction(Model):
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
 
-    card = relationship("LoyaltyCard", lazy="select")
-    reward = relationship("LoyaltyReward", lazy="select")
+    card = relationship("LoyaltyCard", lazy="raise_on_sql")
+    reward = relationship("LoyaltyReward", lazy="raise_on_sql")
     #: The free-text note, outside the hashed row so that erasure can remove it (migration card02).
-    text_note = relationship("LoyaltyTransactionNote", uselist=False, lazy="selectin", viewonly=True)
+    text_note = relationship("LoyaltyTransactionNote", uselist=False, lazy="raise_on_sql", viewonly=True)
 
     @property
     def display_note(self) -> str:
@@ -239,7 +239,7 @@ class RetiredCard(Model):
         ForeignKey("loyalty_transactions.id", ondelete="SET NULL"))
     retired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
 
-    card = relationship("LoyaltyCard", foreign_keys=[card_id], lazy="select")
+    card = relationship("LoyaltyCard", foreign_keys=[card_id], lazy="raise_on_sql")
 
 
 class StaffPin(TimestampMixin, Model):
@@ -263,7 +263,7 @@ class StaffPin(TimestampMixin, Model):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    program = relationship("LoyaltyProgram", lazy="select")
+    program = relationship("LoyaltyProgram", lazy="raise_on_sql")
 
 
 class PinLockout(Model):

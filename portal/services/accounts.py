@@ -112,7 +112,8 @@ def create_vendor(*, name: str, owner_email: str, owner_password: str, timezone:
 
 def authenticate(email: str, password: str) -> User | None:
     """The user for these credentials, or None. Costs one bcrypt check whether or not the email exists."""
-    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower())
+                            .options(joinedload(User.vendor)))
     ok = check_password(password or "", user.password_hash if user else None)
     if not ok or user is None or not user.active:
         return None

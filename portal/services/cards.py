@@ -6,7 +6,7 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, bindparam, delete, or_, select, union_all, update
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from sqlalchemy.exc import IntegrityError
 
 from .. import storage
@@ -102,6 +102,7 @@ def _existing(program: LoyaltyProgram, email: str | None, phone: str | None) -> 
         return None
     return db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.program_id == program.id,
                                                        LoyaltyCard.erased_at.is_(None), or_(*conditions))
+                             .options(joinedload(LoyaltyCard.program))  # the caller answers with the card
                              .order_by(LoyaltyCard.id).limit(1))
 
 
@@ -201,18 +202,19 @@ def lock_card(card: LoyaltyCard) -> LoyaltyCard:
     return storage.lock_card(card)
 
 
-def get_card_by_token(token: str) -> LoyaltyCard:
+def get_card_by_token(token: str, *, rewards: bool = False) -> LoyaltyCard:
+    """The card of a card link, with its program and vendor (and the program's reward catalog with ``rewards``:
+    the card page shows it, and so does the Google Wallet object its save link carries)."""
     if not token or len(token) > 64:
         raise NotFound()
-    card = db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.public_token == token)
-                             .options(joinedload(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor)))
+    stmt = select(LoyaltyCard).where(LoyaltyCard.public_token == token).options(
+        joinedload(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor))
+    if rewards:
+        stmt = stmt.options(joinedload(LoyaltyCard.program).selectinload(LoyaltyProgram.rewards))
+    card = db.session.scalar(stmt)
     if card is None or card.erased_at is not None or not card.program.vendor.active:
         raise NotFound()
     return card
-
-
-def get_card_by_serial(serial: str) -> LoyaltyCard | None:
-    return db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.apple_serial == serial))
 
 
 def _like_escape(text: str) -> str:
@@ -293,7 +295,9 @@ def search_cards(actor: Actor, q: str | None = None, program_id: int | None = No
 
 
 def recent_transactions(card: LoyaltyCard, limit: int = 50, before_id: int | None = None) -> list[LoyaltyTransaction]:
-    stmt = select(LoyaltyTransaction).where(LoyaltyTransaction.card_id == card.id)
+    """The card's newest ledger rows, with their notes (what a history shows)."""
+    stmt = select(LoyaltyTransaction).where(LoyaltyTransaction.card_id == card.id).options(
+        selectinload(LoyaltyTransaction.text_note))
     if before_id:
         stmt = stmt.where(LoyaltyTransaction.id < before_id)
     return list(db.session.scalars(stmt.order_by(LoyaltyTransaction.id.desc()).limit(min(limit, 500))))

@@ -50,7 +50,7 @@ def remove() -> None:
     vendor = db.session.scalar(select(Vendor).where(Vendor.slug == DEMO_SLUG))
     admin = db.session.scalar(select(User).where(User.email == ADMIN_EMAIL))
     if vendor is not None:
-        program_ids = [p.id for p in vendor.programs]
+        program_ids = list(db.session.scalars(select(LoyaltyProgram.id).where(LoyaltyProgram.vendor_id == vendor.id)))
         card_ids = list(db.session.scalars(select(LoyaltyCard.id).where(LoyaltyCard.program_id.in_(program_ids))))
         serials = list(db.session.scalars(select(LoyaltyCard.apple_serial).where(LoyaltyCard.id.in_(card_ids))))
         serials += db.session.scalars(select(RetiredCard.apple_serial).where(RetiredCard.card_id.in_(card_ids)))
@@ -130,6 +130,7 @@ def _history(vendor: Vendor, owner_actor: Actor, stamp: LoyaltyProgram, points: 
     rows = []
     stamp_pins = [s for s in staff if s["program_slug"] == stamp.slug]
     api_actor = Actor(vendor_id=vendor.id, role="owner", user_id=owner_actor.user_id, name=owner_actor.name)
+    reward = programs.active_rewards(points)[0]  # the cheapest
     for index, (name, email, locale) in enumerate(CUSTOMERS):
         program = stamp if index % 3 != 2 else points
         start = now - dt.timedelta(days=28 - index * 2, hours=3)
@@ -149,7 +150,6 @@ def _history(vendor: Vendor, owner_actor: Actor, stamp: LoyaltyProgram, points: 
                 else:
                     amount = f"{rng.randint(3, 40)}.{rng.randint(0, 99):02d}"
                     card, _ = operations.earn_points(api_actor, card.card_number, {"amount": amount})
-                    reward = points.rewards[0]
                     if card.points >= reward.points_cost + 10 and rng.random() < 0.4:
                         operations.redeem_points(api_actor, card.card_number, {"reward_id": reward.id})
         rows.append({"card_number": card.card_number, "program_slug": program.slug, "customer": name,

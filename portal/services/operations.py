@@ -10,7 +10,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, exists, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
@@ -213,8 +213,9 @@ def _owner_only(actor: Actor) -> None:
 
 
 def get_transaction(actor: Actor, transaction_id: int) -> LoyaltyTransaction:
+    """The actor's ledger row, with its card (a correction names and locks it)."""
     stmt = select(LoyaltyTransaction).join(LoyaltyProgram, LoyaltyTransaction.program_id == LoyaltyProgram.id) \
-        .where(LoyaltyTransaction.id == transaction_id)
+        .where(LoyaltyTransaction.id == transaction_id).options(joinedload(LoyaltyTransaction.card))
     if actor.vendor_id is not None:
         stmt = stmt.where(LoyaltyProgram.vendor_id == actor.vendor_id)
     elif not actor.is_admin:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, delete, select
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import contains_eager, lazyload
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -96,7 +96,7 @@ def create_pin(actor: Actor, program_id: int, data: dict) -> tuple[StaffPin, str
     if db.session.scalar(select(StaffPin.id).where(StaffPin.program_id == program.id,
                                                    StaffPin.pin_lookup == lookup)) is not None:
         raise ValidationError(fields={"pin": [_l("Another staff member of this program already uses this PIN.")]})
-    row = StaffPin(program_id=program.id, staff_name=name, pin_lookup=lookup, pin_hash=hash_pin(lookup),
+    row = StaffPin(program=program, staff_name=name, pin_lookup=lookup, pin_hash=hash_pin(lookup),
                    user_id=user_id)
     db.session.add(row)
     try:
@@ -135,7 +135,9 @@ def reset_pin(actor: Actor, pin_id: int, data: dict) -> tuple[StaffPin, str]:
 
 
 def get_pin(actor: Actor, pin_id: int) -> StaffPin:
-    stmt = select(StaffPin).join(LoyaltyProgram).where(StaffPin.id == pin_id, StaffPin.active.is_(True))
+    """The actor's live PIN, with its program (the pages name it)."""
+    stmt = select(StaffPin).join(LoyaltyProgram).where(StaffPin.id == pin_id, StaffPin.active.is_(True)).options(
+        contains_eager(StaffPin.program))
     if actor.vendor_id is None and not actor.is_admin:
         raise NotFound()
     if actor.vendor_id is not None:

@@ -157,7 +157,7 @@ def create_program(actor: Actor, data: dict) -> LoyaltyProgram:
     program = LoyaltyProgram(vendor_id=actor.vendor_id, type=ptype, require_pin=True, cooldown_minutes=15,
                              daily_stamp_limit=5, pin_max_attempts=5, pin_lockout_minutes=15, active=True,
                              reward_text="", description="", currency="EUR", background_color="#1f4e79",
-                             foreground_color="#ffffff", label_color="#cfe3f5")
+                             foreground_color="#ffffff", label_color="#cfe3f5", rewards=[])
     rewards = _apply(program, f, creating=True)
     if ptype == "points" and not rewards:
         f.error("rewards", _l("Add at least one reward to the catalog."))
@@ -188,7 +188,7 @@ def _design_changed(program: LoyaltyProgram) -> None:
 def update_program(actor: Actor, program_id: int, data: dict, *, validate_only: bool = False) -> LoyaltyProgram:
     """Apply ``data`` to the program. ``validate_only``: the caller rolls back (inline validation), so the wallet
     updates of a design change are not queued just to be thrown away."""
-    program = get_program(actor, program_id)
+    program = get_program(actor, program_id, rewards=True)
     design_before = _design(program)
     f = Fields(data)
     if "type" in f.data and f.data["type"] != program.type:
@@ -239,9 +239,12 @@ def set_logo(actor: Actor, program_id: int, png: bytes | None) -> LoyaltyProgram
     return program
 
 
-def get_program(actor: Actor, program_id: int, *, for_update: bool = False) -> LoyaltyProgram:
-    """The actor's program; another vendor's program is simply not found."""
-    stmt = select(LoyaltyProgram).where(LoyaltyProgram.id == program_id)
+def get_program(actor: Actor, program_id: int, *, rewards: bool = False) -> LoyaltyProgram:
+    """The actor's program, with its vendor (and its reward catalog with ``rewards``: the pages, passes and
+    answers that show it); another vendor's program is simply not found."""
+    stmt = select(LoyaltyProgram).where(LoyaltyProgram.id == program_id).options(joinedload(LoyaltyProgram.vendor))
+    if rewards:
+        stmt = stmt.options(selectinload(LoyaltyProgram.rewards))
     if actor.vendor_id is not None:
         stmt = stmt.where(LoyaltyProgram.vendor_id == actor.vendor_id)
     elif not actor.is_admin:
@@ -252,11 +255,15 @@ def get_program(actor: Actor, program_id: int, *, for_update: bool = False) -> L
     return program
 
 
-def get_program_by_slug(slug: str) -> LoyaltyProgram:
-    """The program whose slug is or ever was ``slug`` (a renamed program's posters still reach it): callers
-    that show an address compare ``program.slug`` with what they were given and redirect to the current one."""
-    program = db.session.scalar(select(LoyaltyProgram).join(ProgramSlug, ProgramSlug.program_id == LoyaltyProgram.id)
-                                .where(ProgramSlug.slug == slug))
+def get_program_by_slug(slug: str, *, rewards: bool = False) -> LoyaltyProgram:
+    """The program whose slug is or ever was ``slug`` (a renamed program's posters still reach it), with its
+    vendor (and its reward catalog with ``rewards``): callers that show an address compare ``program.slug`` with
+    what they were given and redirect to the current one."""
+    stmt = (select(LoyaltyProgram).join(ProgramSlug, ProgramSlug.program_id == LoyaltyProgram.id)
+            .where(ProgramSlug.slug == slug).options(joinedload(LoyaltyProgram.vendor)))
+    if rewards:
+        stmt = stmt.options(selectinload(LoyaltyProgram.rewards))
+    program = db.session.scalar(stmt)
     if program is None or not program.vendor.active:
         raise NotFound()
     return program
@@ -280,4 +287,8 @@ def ensure_active(program: LoyaltyProgram) -> None:
 
 
 def active_rewards(program: LoyaltyProgram) -> list[LoyaltyReward]:
-    return [r for r in program.rewards if r.active]
+    """The rewards a customer can choose, cheapest first (one query: the pages that show them load nothing
+    else of the catalog)."""
+    return list(db.session.scalars(select(LoyaltyReward).where(LoyaltyReward.program_id == program.id,
+                                                               LoyaltyReward.active.is_(True))
+                                   .order_by(LoyaltyReward.points_cost)))

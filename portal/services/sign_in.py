@@ -21,6 +21,7 @@ from flask import current_app, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import LoyaltyCard, LoyaltyProgram, MailOutbox, SignInLink
@@ -127,7 +128,8 @@ def _find(token: str) -> SignInLink | None:
 
 
 def _usable_card(link: SignInLink) -> LoyaltyCard | None:
-    card = db.session.get(LoyaltyCard, link.card_id)
+    card = db.session.scalar(select(LoyaltyCard).where(LoyaltyCard.id == link.card_id).options(
+        joinedload(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor)))  # the page names both
     if card is None or card.erased_at is not None or not card.program.vendor.active:
         return None
     return card

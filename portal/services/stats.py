@@ -138,7 +138,10 @@ def _stats_scope(actor: Actor, days: int, program_id: int | None):
     """What vendor_stats and its live reference share: the vendor, its programs in scope, the window start, and
     the zeroed figures."""
     vendor = db.session.get(Vendor, actor.vendor_id)
-    programs = [p for p in vendor.programs if program_id is None or p.id == program_id]
+    stmt = select(LoyaltyProgram).where(LoyaltyProgram.vendor_id == vendor.id).order_by(LoyaltyProgram.id)
+    if program_id is not None:
+        stmt = stmt.where(LoyaltyProgram.id == program_id)
+    programs = list(db.session.scalars(stmt))
     ids = [p.id for p in programs]
     since = clock.now() - dt.timedelta(days=days)
     totals = {"cards": 0, "stamps_issued": 0, "points_issued": 0, "rewards_redeemed": 0}

@@ -7,10 +7,8 @@ wallet settings point at them (``wallet_app_config``). Modules opt in by overrid
 """
 from __future__ import annotations
 
-import re
-
 import pytest
-from support import csrf_from
+from support import field_value
 
 from tests.wallet_support.apns_standin import ApnsStandin
 from tests.wallet_support.ca import TestPki, make_test_pki
@@ -64,17 +62,10 @@ def wallet_app_config(pki, apns, gstandin, service_account):
     }
 
 
-csrf_token = csrf_from  # one CSRF helper for every test directory (tests/support.py)
-
-
 def form_fields(html: str) -> dict:
     """The hidden fields of the enrolment form (csrf_token, issued)."""
-    fields = {}
-    for name in ("csrf_token", "issued"):
-        match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or re.search(
-            rf'value="([^"]*)"[^>]*name="{name}"', html)
-        assert match, f"no {name} field on the page"
-        fields[name] = match.group(1)
+    fields = {name: field_value(html, name) for name in ("csrf_token", "issued")}
+    assert None not in fields.values(), f"a hidden field is missing from the page: {fields}"
     return fields
 
 

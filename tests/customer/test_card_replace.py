@@ -17,7 +17,9 @@ from portal.models import (AppleDeviceRegistration, IdempotencyRecord, LoyaltyCa
 from portal.services import ledger
 from portal.services.wallet.worker import WalletWorker
 
-from .conftest import ISSUER, PUSH_TOKENS, csrf_token
+from support import csrf_from
+
+from .conftest import ISSUER, PUSH_TOKENS
 
 pytestmark = pytest.mark.timeout(90)
 V = "/api/v1/vendor/loyalty"
@@ -147,7 +149,7 @@ def test_customer_replaces_from_the_card_page_with_confirmation(client, shop, ap
     assert confirm.status_code == 200 and "Yes, replace my card" in html
     assert client.post(f"/c/{token}/replace").status_code == 400  # no CSRF token: nothing happens
     assert fresh(card.id).public_token == token
-    r = client.post(f"/c/{token}/replace", data={"csrf_token": csrf_token(html)})
+    r = client.post(f"/c/{token}/replace", data={"csrf_token": csrf_from(html)})
     assert r.status_code == 303
     replaced = fresh(card.id)
     assert r.headers["Location"].endswith(f"/c/{replaced.public_token}") and replaced.public_token != token
@@ -236,7 +238,7 @@ def test_erasure_redacts_stored_responses_and_notes(client, shop, app):
 
     token = card.public_token
     page = client.get(f"/c/{token}/delete")
-    r = client.post(f"/c/{token}/delete", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    r = client.post(f"/c/{token}/delete", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
     assert r.status_code == 303
     db.session.rollback()
     stored = " ".join(r.response_body for r in db.session.scalars(db.select(IdempotencyRecord)))

@@ -9,7 +9,9 @@ import pytest
 from portal.extensions import db
 from portal.models import AppleDeviceRegistration, LoyaltyCard
 
-from .conftest import PUSH_TOKENS, csrf_token
+from support import csrf_from
+
+from .conftest import PUSH_TOKENS
 
 pytestmark = pytest.mark.timeout(60)
 V = "/api/v1/vendor/loyalty"
@@ -117,7 +119,7 @@ def test_gdpr_erasure_needs_confirmation_and_csrf_then_the_link_is_dead(client, 
     # Without the CSRF token nothing happens.
     assert client.post(f"/c/{token}/delete").status_code == 400
     assert client.get(f"/c/{token}").status_code == 200
-    r = client.post(f"/c/{token}/delete", data={"csrf_token": csrf_token(html)})
+    r = client.post(f"/c/{token}/delete", data={"csrf_token": csrf_from(html)})
     assert r.status_code == 303 and r.headers["Location"].endswith(f"/p/{shop.stamps.slug}/deleted")
     assert "was deleted" in client.get(r.headers["Location"]).get_data(as_text=True)
     for path in ("", "/qr.svg", "/data.json", "/delete"):

@@ -13,6 +13,7 @@ from portal.models import AppleDeviceRegistration, LoyaltyCard, LoyaltyProgram, 
 from portal.services import cards, clock
 from portal.services.wallet import images, passes
 from portal.services.wallet.worker import WalletWorker
+from support import rewards_of
 
 from .conftest import ISSUER, PUSH_TOKENS
 
@@ -68,7 +69,7 @@ def test_a_rewards_change_or_a_new_logo_queues_updates(shop, drained, factories,
     points_card = shop.points_card
     program = db.session.get(LoyaltyProgram, shop.points.id)
     before = program.updated_at
-    rewards = [{"id": r.id, "name": r.name, "points_cost": r.points_cost} for r in program.rewards]
+    rewards = [{"id": r.id, "name": r.name, "points_cost": r.points_cost} for r in rewards_of(program)]
     rewards[0]["name"] = "Two croissants"
     r = shop.api.patch(f"{V}/programs/{shop.points.id}", json={"rewards": rewards})
     assert r.status_code == 200, r.json

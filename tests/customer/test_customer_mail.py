@@ -22,7 +22,9 @@ from portal.services.mail.worker import MailWorker
 from tests.conftest import free_port
 from tests.mail_support import SmtpServer, link_of, parts, smtp_config
 
-from .conftest import csrf_token, enrol
+from support import csrf_from, run_workers
+
+from .conftest import enrol
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -78,7 +80,7 @@ def _open(client, link: str):
     page = client.get("/" + path)
     if page.status_code != 200:
         return page
-    return client.post("/" + path, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    return client.post("/" + path, data={"csrf_token": csrf_from(page.get_data(as_text=True))})
 
 
 # --- repeat enrolment --------------------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ def test_repeat_enrolment_by_email_sends_a_link_that_opens_the_card_once(client,
     assert again_open.status_code == 410
     assert "no longer works" in again_open.get_data(as_text=True) or "Dëse Link" in again_open.get_data(as_text=True)
     path = "/" + link.split("://", 1)[1].split("/", 1)[1]
-    assert phone.post(path, data={"csrf_token": csrf_token(phone.get(f"/p/{program.slug}").get_data(as_text=True))}
+    assert phone.post(path, data={"csrf_token": csrf_from(phone.get(f"/p/{program.slug}").get_data(as_text=True))}
                       ).status_code == 410
 
 
@@ -218,7 +220,7 @@ def test_two_simultaneous_uses_of_one_link_open_the_card_once(app, program, fact
     link = link_of(smtp.messages[0])
     path = "/" + link.split("://", 1)[1].split("/", 1)[1]
     clients = [app.test_client() for _ in range(6)]
-    tokens = [csrf_token(c.get(path).get_data(as_text=True)) for c in clients]
+    tokens = [csrf_from(c.get(path).get_data(as_text=True)) for c in clients]
     results = []
     barrier = threading.Barrier(len(clients))
 
@@ -264,7 +266,7 @@ def test_a_card_erased_before_its_email_is_sent_gets_no_email(client, app, progr
     sign_in.send_link(card)
     db.session.commit()
     page = client.get(f"/c/{card.public_token}/delete")
-    client.post(f"/c/{card.public_token}/delete", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    client.post(f"/c/{card.public_token}/delete", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
     result = MailWorker(app).run_once()
     assert (result.sent, result.skipped) == (0, 1) and smtp.messages == []
     (row,) = _outbox()
@@ -276,24 +278,8 @@ def test_two_workers_never_send_one_mail_twice(app, program, factories, smtp, ap
     for card in cards:
         sign_in.send_link(card)
     db.session.commit()
-    errors = []
-
-    def work(name):
-        try:
-            other = create_app({**app.config, **app_config, "DATABASE_URL": database_url})
-            worker = MailWorker(other, worker_id=name, batch=3)
-            for _ in range(15):
-                worker.run_round()
-            with other.app_context():
-                db.engine.dispose()
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    errors = run_workers(lambda: create_app({**app.config, **app_config, "DATABASE_URL": database_url}),
+                         MailWorker, rounds=15)
     assert not errors, errors
     ids = Counter(m["Message-ID"] for m in smtp.messages)
     assert len(ids) == 20 and set(ids.values()) == {1}, ids
@@ -353,7 +339,7 @@ def test_mail_worker_command(app, program, factories, smtp, runner):
 def _ask(client, slug, email, ip="198.51.100.7"):
     page = client.get(f"/p/{slug}/lost?lang=en", environ_base={"REMOTE_ADDR": ip})
     assert page.status_code == 200
-    return client.post(f"/p/{slug}/lost", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+    return client.post(f"/p/{slug}/lost", data={"csrf_token": csrf_from(page.get_data(as_text=True)),
                                                 "email": email}, environ_base={"REMOTE_ADDR": ip})
 
 

@@ -18,7 +18,7 @@ from portal.extensions import db
 from portal.models import AppleDeviceRegistration, LoyaltyCard, WalletOutbox
 from portal.services import clock
 from portal.services.wallet.worker import WalletWorker
-from tests.conftest import IS_PG
+from support import IS_PG, csrf_from, run_workers
 from tests.wallet_support.google_standin import public_key_pem
 
 from .conftest import ISSUER, PUSH_TOKENS
@@ -182,25 +182,8 @@ def test_two_workers_never_double_send(shop, app, apns, factories, app_config, d
     for card in cards:
         stamp(shop, card)
 
-    errors = []
-
-    def work(name):
-        try:
-            other = create_app({**app.config, **app_config, "DATABASE_URL": database_url})
-            worker = WalletWorker(other, worker_id=name, batch=3)
-            for _ in range(20):
-                worker.run_round()
-            worker.close()
-            with other.app_context():
-                db.engine.dispose()
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    errors = run_workers(lambda: create_app({**app.config, **app_config, "DATABASE_URL": database_url}),
+                         WalletWorker, rounds=20)
     assert not errors, errors
     assert pending() == []
     db.session.rollback()
@@ -254,9 +237,8 @@ def test_erasure_deactivates_the_google_object_and_voids_the_apple_pass(client, 
     assert name and gstandin.objects[object_id]["accountName"] == name
     apns.clear()
     page = client.get(f"/c/{token}/delete")
-    from .conftest import csrf_token
 
-    r = client.post(f"/c/{token}/delete", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    r = client.post(f"/c/{token}/delete", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
     assert r.status_code == 303
     assert WalletWorker(app).run_once().delivered == 1
     obj = gstandin.objects[object_id]

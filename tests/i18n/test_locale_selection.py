@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from portal.services.i18n import normalise_locale
 
-from .conftest import csrf_from
+from support import csrf_from, field_value
 
 LANG_RE = re.compile(r'<html lang="([^"]+)"')
 
@@ -100,10 +100,10 @@ def test_enrolment_form_lu_keeps_lb_on_the_card(app, factories, client, translat
     assert html_lang(page) == "lb"
     html = page.get_data(as_text=True)
     assert translations["lb"]["Language of your card"] in html
-    issued = re.search(r'name="issued"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="issued"', html)
+    issued = field_value(html, "issued")
     assert issued, "the enrolment form has no signed timestamp field"
     response = client.post(f"/p/{program.slug}", data={
-        "csrf_token": csrf_from(html), "issued": issued.group(1) or issued.group(2), "website": "",
+        "csrf_token": csrf_from(html), "issued": issued, "website": "",
         "name": "Lis", "email": "lis@example.lu", "locale": "lu", "consent": "y"})
     assert response.status_code in (302, 303), response.get_data(as_text=True)[:2000]
     db.session.rollback()

@@ -92,13 +92,15 @@ def test_pkpass_carries_four_translated_lproj(app, factories, client, translatio
 
 
 def test_google_objects_are_localised(app, factories, translations):
-    from portal.services.wallet import google_objects
+    from portal.services.wallet import google_objects, passes
 
     vendor = factories.vendor(locale="fr")
     stamps = factories.program(vendor)
     points = factories.program(vendor, type="points")
-    bodies = [google_objects.class_body(stamps), google_objects.object_body(factories.card(stamps)),
-              google_objects.object_body(factories.card(points))]
+    # A card as the wallet code reads it: with its program, vendor and reward catalog (passes.card_for_pass).
+    stamp_card, points_card = (passes.card_for_pass(token=factories.card(p).public_token) for p in (stamps, points))
+    bodies = [google_objects.class_body(stamps), google_objects.object_body(stamp_card),
+              google_objects.object_body(points_card)]
 
     def localized_strings(node, found):
         if isinstance(node, dict):

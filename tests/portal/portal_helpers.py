@@ -1,7 +1,7 @@
 """Test helpers for the portal pages."""
 from __future__ import annotations
 
-from support import CSRF_RE, csrf_from  # noqa: F401  (one CSRF helper for every test directory)
+from support import csrf_from
 
 
 class Browser:

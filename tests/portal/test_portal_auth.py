@@ -45,7 +45,7 @@ def test_secure_cookie_in_production(app):
 
 def test_open_redirect_is_ignored(client, shop):
     page = client.get("/login")
-    from portal_helpers import csrf_from
+    from support import csrf_from
 
     response = client.post("/login?next=https://evil.example/", data={
         "email": shop.vendor.owner.email, "password": "owner-password-1",

@@ -1,12 +1,11 @@
 """A retried or doubled tablet request, arriving at the same time on the real (threaded) server, stamps once."""
-import re
 import threading
 
 import requests
 
 from portal.extensions import db
 from portal.models import LoyaltyCard, LoyaltyTransaction
-from portal_helpers import csrf_from
+from support import csrf_from, field_value
 
 
 def test_simultaneous_submissions_with_one_key_stamp_once(live_server, shop, factories):
@@ -18,7 +17,7 @@ def test_simultaneous_submissions_with_one_key_stamp_once(live_server, shop, fac
     card = shop.stamp_card
     page = session.get(f"{live_server.url}/tablet?card={card.card_number}").text
     form = {"csrf_token": csrf_from(page), "action": "stamp", "staff_pin": "4321",
-            "idempotency_key": re.search(r'name="idempotency_key" value="([^"]+)"', page).group(1)}
+            "idempotency_key": field_value(page, "idempotency_key")}
     barrier = threading.Barrier(6)
     results = []
 

@@ -1,9 +1,12 @@
 """Owner pages: programs, staff PINs, customers, corrections, dashboard, admin."""
 import re
 
+from sqlalchemy.orm import joinedload, selectinload
+
 from portal.extensions import db
 from portal.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, PinLockout, StaffPin, User
 from portal.services import operations, pins
+from support import field_value
 
 
 def test_create_stamp_program_and_edit(owner, shop):
@@ -50,7 +53,8 @@ def test_points_program_with_rewards_catalog(owner):
                                             "currency": "EUR", "reward_id": ["", ""],
                                             "reward_name": ["Bread", "Cake"], "reward_cost": ["50", "200"]})
     assert response.status_code == 303
-    program = db.session.query(LoyaltyProgram).filter_by(name="Bakery").one()
+    program = db.session.query(LoyaltyProgram).options(selectinload(LoyaltyProgram.rewards)).filter_by(
+        name="Bakery").one()
     assert sorted((r.name, r.points_cost) for r in program.rewards) == [("Bread", 50), ("Cake", 200)]
     bread = next(r for r in program.rewards if r.name == "Bread")
     cake = next(r for r in program.rewards if r.name == "Cake")
@@ -220,7 +224,7 @@ def test_customer_search_live(owner, shop, factories):
 def test_adjust_and_void_with_reason(owner, shop):
     card = shop.stamp_card
     page = owner.get(f"/customers/{card.card_number}").get_data(as_text=True)
-    key = re.search(r'name="idempotency_key" value="([^"]+)"', page).group(1)
+    key = field_value(page, "idempotency_key")
     missing = owner.post(f"/customers/{card.card_number}/adjust", {"delta": "2", "reason": "",
                                                                    "idempotency_key": key})
     assert missing.status_code == 422 and "This field is required." in missing.get_data(as_text=True)
@@ -232,7 +236,8 @@ def test_adjust_and_void_with_reason(owner, shop):
     assert again.status_code == 303
     db.session.rollback()
     assert db.session.get(LoyaltyCard, card.id).stamps == 2
-    tx = db.session.query(LoyaltyTransaction).filter_by(card_id=card.id).one()
+    tx = db.session.query(LoyaltyTransaction).options(selectinload(LoyaltyTransaction.text_note)).filter_by(
+        card_id=card.id).one()
     assert tx.type == "adjustment" and tx.display_note == "Paper card"
     assert tx.staff_name == shop.vendor.owner.display_name
     html = owner.get(f"/customers/{card.card_number}").get_data(as_text=True)
@@ -277,7 +282,8 @@ def test_admin_vendors_suspend_and_create(admin, shop):
     ok = admin.post("/admin/vendors", {"name": "New shop", "owner_email": "new@shop.test",
                                        "owner_password": "new-password-1", "locale": "de"})
     assert ok.status_code == 303
-    assert db.session.query(User).filter_by(email="new@shop.test").one().vendor.locale == "de"
+    assert db.session.query(User).options(joinedload(User.vendor)).filter_by(
+        email="new@shop.test").one().vendor.locale == "de"
 
 
 def test_admin_programs_stats_ledger(admin, shop):

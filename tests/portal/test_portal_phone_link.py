@@ -11,6 +11,7 @@ import time_machine
 from portal.extensions import db
 from portal.models import SignInLink
 from portal.services import sign_in
+from support import csrf_from
 
 TOKEN = "till-token-" + "x" * 32
 
@@ -20,8 +21,6 @@ def _known_token(monkeypatch):
     monkeypatch.setattr(sign_in, "secrets", types.SimpleNamespace(token_urlsafe=lambda n: TOKEN))
 
 
-def _csrf(html):
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
 
 
 def _ask(staff, card, **form):
@@ -47,9 +46,9 @@ def test_staff_show_a_qr_that_opens_the_card_once(staff, staff_user, shop, app, 
     phone = app.test_client()
     page = phone.get(f"/s/{TOKEN}")
     assert page.status_code == 200 and "Open my card" in page.get_data(as_text=True)
-    opened = phone.post(f"/s/{TOKEN}", data={"csrf_token": _csrf(page.get_data(as_text=True))})
+    opened = phone.post(f"/s/{TOKEN}", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
     assert opened.status_code == 303 and opened.headers["Location"].endswith(f"/c/{card.public_token}")
-    again = phone.post(f"/s/{TOKEN}", data={"csrf_token": _csrf(page.get_data(as_text=True))})
+    again = phone.post(f"/s/{TOKEN}", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
     assert again.status_code == 410
 
 

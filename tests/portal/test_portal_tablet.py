@@ -4,14 +4,14 @@ import re
 import time_machine
 
 from portal.extensions import db
-from portal.models import IdempotencyRecord, LoyaltyCard, LoyaltyTransaction, PinLockout, Refusal
+from portal.models import IdempotencyRecord, LoyaltyCard, LoyaltyReward, LoyaltyTransaction, PinLockout, Refusal
 from portal.services import clock
+from support import field_value
 
-KEY_RE = re.compile(r'name="idempotency_key" value="([^"]+)"')
 
 
 def key_from(html):
-    return KEY_RE.search(html).group(1)
+    return field_value(html, "idempotency_key")
 
 
 def panel(browser, card):
@@ -159,7 +159,7 @@ def test_points_earn_and_reward(staff, shop):
     html = panel(staff, card)
     html = act(staff, card, "points", key_from(html), staff_pin="4321", amount="25.50").get_data(as_text=True)
     assert "25 points added" in html
-    croissant = next(r for r in shop.points.rewards if r.name == "Croissant")
+    croissant = db.session.query(LoyaltyReward).filter_by(program_id=shop.points.id, name="Croissant").one()
     response = act(staff, card, f"reward-{croissant.id}", key_from(html), staff_pin="4321")
     assert "Reward redeemed: Croissant. Balance: 5." in response.get_data(as_text=True)
 

@@ -10,7 +10,7 @@ import datetime as dt
 import random
 
 import pytest
-from support import IS_PG
+from support import IS_PG, rewards_of
 import time_machine
 from sqlalchemy import create_engine, func, select, text, update
 
@@ -59,7 +59,7 @@ def _random_operation(rng, actor, card, stamps, points, pins, tx_ids):
             if (action := rng.random()) < 0.7:
                 _, tx = operations.earn_points(actor, card.card_number, {"amount": f"{rng.randint(1, 60)}.50"})
             elif action < 0.85:
-                _, tx = operations.redeem_points(actor, card.card_number, {"reward_id": points.rewards[0].id})
+                _, tx = operations.redeem_points(actor, card.card_number, {"reward_id": rewards_of(points)[0].id})
             else:
                 tx = None
                 if tx_ids:

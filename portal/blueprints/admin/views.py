@@ -1,12 +1,14 @@
 """Vendors (create, suspend, reactivate), programs with figures, platform statistics, ledger verification."""
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from ... import storage
 from ...extensions import db
+from ...forms import ActiveForm, LedgerCheckForm, VendorForm, form_dict, form_errors
 from ...models import LoyaltyProgram
 from ...services import accounts, ledger, stats
 from ...services.errors import ValidationError
@@ -33,8 +35,11 @@ def index():
 
 @bp.post("/vendors")
 def vendor_create():
-    fields = ("name", "owner_email", "owner_password", "timezone", "locale")
-    data = {k: request.form.get(k, "").strip() for k in fields}
+    form = VendorForm()
+    data = form_dict(form)
+    if not form.validate():
+        data.pop("owner_password")
+        return _vendors_page(422, form_errors(form), data)
     try:
         vendor, owner = accounts.create_vendor(name=data["name"], owner_email=data["owner_email"],
                                                owner_password=data["owner_password"],
@@ -63,7 +68,10 @@ def vendor_active(vendor_id):
                                "customers' cards and enrolment pages stop working until you reactivate it.")],
                       action=url_for("admin.vendor_active", vendor_id=vendor_id), hidden={"active": "0"},
                       confirm_label=_("Yes, suspend"), cancel=url_for("admin.index"))
-    want = request.form.get("active") == "1"
+    form = ActiveForm()
+    if not form.validate():
+        abort(400)
+    want = form.wanted
     accounts.set_vendor_active(vendor, want)
     if want:
         flash(_("%(name)s is active again.", name=vendor.name), "success")
@@ -77,8 +85,8 @@ def vendor_active(vendor_id):
 def programs():
     page = max(1, request.args.get("page", 1, type=int))
     total = db.session.scalar(select(func.count()).select_from(LoyaltyProgram)) or 0
-    rows = db.session.scalars(select(LoyaltyProgram).order_by(LoyaltyProgram.id).limit(PAGE)
-                              .offset((page - 1) * PAGE)).all()
+    rows = db.session.scalars(select(LoyaltyProgram).options(joinedload(LoyaltyProgram.vendor))  # shown per row
+                              .order_by(LoyaltyProgram.id).limit(PAGE).offset((page - 1) * PAGE)).all()
     return render("admin/programs.html", programs=rows, figures=stats.program_figures([p.id for p in rows]),
                   page=page, pages=max(1, -(-total // PAGE)), total=total)
 
@@ -93,6 +101,9 @@ def platform():
 def ledger_check():
     report = None
     if request.method == "POST":
-        vendor_id = request.form.get("vendor_id", type=int) or None
+        form = LedgerCheckForm()
+        if not form.validate():
+            abort(400)
+        vendor_id = form.vendor_id.data or None
         report = ledger.verify(vendor_id=vendor_id)
     return render("admin/ledger.html", "result", report=report, vendors=accounts.list_vendors())

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from ...extensions import db
 from ...models import LoyaltyProgram
@@ -24,6 +25,7 @@ def programs():
     per_page = query_int("per_page", 50, 1, 200)
     total = db.session.scalar(select(func.count()).select_from(LoyaltyProgram))
     rows = db.session.scalars(select(LoyaltyProgram).order_by(LoyaltyProgram.id)
+                              .options(joinedload(LoyaltyProgram.vendor), selectinload(LoyaltyProgram.rewards))
                               .limit(per_page).offset((page - 1) * per_page)).all()
     figures = stats.program_figures([p.id for p in rows])
     items = []

@@ -17,7 +17,7 @@ bp = Blueprint("public_api", __name__, url_prefix="/loyalty")
 def _program(slug: str):
     if not SLUG_RE.fullmatch(slug):  # never a slug: no query (PostgreSQL refuses NUL in text, for one)
         raise NotFound()
-    return programs.get_program_by_slug(slug)
+    return programs.get_program_by_slug(slug, rewards=True)  # its answer and its cards' links show the catalog
 
 
 @bp.get("/programs/<slug>")

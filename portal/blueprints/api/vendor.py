@@ -31,12 +31,12 @@ def list_programs():
 @bp.post("/programs")
 def create_program():
     program = programs.create_program(g.actor, json_body())
-    return program_to_dict(program), 201
+    return program_to_dict(programs.get_program(g.actor, program.id, rewards=True)), 201  # with its vendor
 
 
 @bp.get("/programs/<int:program_id>")
 def get_program(program_id):
-    return program_to_dict(programs.get_program(g.actor, program_id))
+    return program_to_dict(programs.get_program(g.actor, program_id, rewards=True))
 
 
 @bp.patch("/programs/<int:program_id>")

@@ -126,7 +126,7 @@ program_enrol_limit = limiter.shared_limit(lambda: current_app.config["ENROLL_PR
 @limiter.limit(lambda: current_app.config["ENROLL_RATE_LIMIT"], methods=["POST"])
 @program_enrol_limit
 def enroll(slug):
-    program = programs.get_program_by_slug(slug)
+    program = programs.get_program_by_slug(slug, rewards=True)  # the poster lists the catalog
     if program.slug != slug and request.method == "GET":
         # A renamed program's old poster: on to its current address (302, not 301: the slug may come back).
         query = request.query_string.decode("latin-1")
@@ -207,8 +207,8 @@ def program_logo(slug):
 
 # --- the card page -----------------------------------------------------------------------------------------------
 
-def _card(token: str):
-    card = cards.get_card_by_token(token)
+def _card(token: str, *, rewards: bool = False):
+    card = cards.get_card_by_token(token, rewards=rewards)
     g.default_locale = card.locale  # before Accept-Language: the language the customer chose for the card
     g.fallback_locale = card.program.vendor.locale
     refresh()
@@ -243,7 +243,7 @@ def _grid_columns(required: int) -> int:
 
 @bp.get("/c/<token>")
 def card(token):
-    card = _card(token)
+    card = _card(token, rewards=True)  # the page lists the catalog, and so does the Google save link's object
     program = card.program
     required = program.stamps_required or 0
     rewards = [r for r in program.rewards if r.active] if not program.is_stamps else []

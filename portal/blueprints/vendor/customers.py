@@ -5,6 +5,7 @@ from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 
 from ...extensions import db
+from ...forms import AdjustForm, ImportForm, MergeCardForm, ReplaceCardForm, VoidForm, form_dict, form_errors
 from ...services import cards, imports, operations, programs, reissue
 from ...services.errors import DomainError, ValidationError
 from ...services.wallet import health as wallet_health
@@ -36,7 +37,7 @@ def _card_page(card_number, *, notice=None, errors=None, values=None, status=200
     return render("vendor/card.html", "history", status=status, card=card, program=card.program,
                   history=history[:50], more=history[50].id if len(history) > 50 else None,
                   voided=voided, notice=notice, errors=errors or {}, values=values or {},
-                  key=new_idempotency_key(), format_number=cards.format_card_number,
+                  key=new_idempotency_key(),
                   earlier=reissue.history(card), health=wallet_health.card_health(card))
 
 
@@ -47,7 +48,10 @@ def card_detail(card_number):
 
 @bp.post("/customers/<card_number>/adjust")
 def card_adjust(card_number):
-    data = {"delta": request.form.get("delta", ""), "reason": request.form.get("reason", "")}
+    form = AdjustForm()
+    data = form_dict(form, "delta", "reason")
+    if not form.validate():
+        return _card_page(card_number, errors=form_errors(form, "adjust_"), values=data, status=422)
     outcome = run_once(lambda key: _adjust(card_number, data, key))
     if outcome["kind"] == "success":
         flash(outcome["message"], "success")
@@ -65,7 +69,7 @@ def _adjust(card_number, data, key):
 def _confirm_page(template, card_number, *, status=200, notice=None, errors=None, values=None, **extra):
     card = cards.get_card(actor(), card_number)
     return render(template, status=status, card=card, program=card.program, notice=notice, errors=errors or {},
-                  values=values or {}, key=new_idempotency_key(), format_number=cards.format_card_number, **extra)
+                  values=values or {}, key=new_idempotency_key(), **extra)
 
 
 @bp.route("/customers/<card_number>/replace", methods=["GET", "POST"])
@@ -73,7 +77,11 @@ def card_replace(card_number):
     """A lost or stolen phone: a new number, link and passes for the card (GET: are you sure?; POST: do it)."""
     if request.method == "GET":
         return _confirm_page("vendor/card_replace.html", card_number)
-    data = {"reason": request.form.get("reason", "")}
+    form = ReplaceCardForm()
+    data = form_dict(form, "reason")
+    if not form.validate():
+        return _confirm_page("vendor/card_replace.html", card_number, status=422, errors=form_errors(form),
+                             values=data)
 
     def perform(key):
         card, retired = reissue.replace_card(actor(), card_number, data)
@@ -93,13 +101,16 @@ def card_replace(card_number):
 @bp.route("/customers/<card_number>/merge", methods=["GET", "POST"])
 def card_merge(card_number):
     """Merge this card into another card of the same person (GET: choose and confirm; POST: do it)."""
-    form = request.form if request.method == "POST" else request.args
-    data = {"into": (form.get("into") or "").strip()[:40], "reason": form.get("reason", "")}
+    # GET (choosing the card) changes nothing: its form has no CSRF token; the POST's has.
+    form = MergeCardForm(request.args, meta={"csrf": False}) if request.method == "GET" else MergeCardForm()
+    data = form_dict(form, "into", "reason")
     act = actor()
     if request.method == "GET":
         card = cards.get_card(act, card_number)
         target, errors = None, {}
-        if data["into"]:
+        if data["into"] and not form.validate():
+            errors = form_errors(form)
+        elif data["into"]:
             try:
                 target = reissue.merge_target(act, card, data["into"])
             except DomainError as error:
@@ -114,6 +125,10 @@ def card_merge(card_number):
                 "message": _("Card %(old)s was merged into this card.",
                              old=cards.format_card_number(retired.card_number))}
 
+    if not form.validate():  # the reason too long, or the number gone from the confirmation form: choose again
+        return _confirm_page("vendor/card_merge.html", card_number, status=422, errors=form_errors(form),
+                             values=data, target=None, duplicates=reissue.possible_duplicates(
+                                 cards.get_card(act, card_number)))
     outcome = run_once(perform)
     if outcome["kind"] == "success":
         flash(outcome["message"], "success")
@@ -128,7 +143,10 @@ def card_merge(card_number):
 def transaction_void(transaction_id):
     tx = operations.get_transaction(actor(), transaction_id)
     card_number = tx.card.card_number
-    data = {"reason": request.form.get("reason", "")}
+    form = VoidForm()
+    data = form_dict(form, "reason")
+    if not form.validate():
+        return _card_page(card_number, errors=form_errors(form, f"void_{transaction_id}_"), status=422)
 
     def perform(key):
         operations.void_transaction(actor(), transaction_id, data, idempotency_key=key)
@@ -149,17 +167,13 @@ def customers_import():
     items = programs.list_programs(act)
     if request.method == "GET":
         return render("vendor/import.html", programs=items, report=None, errors={}, text="", program_id=None)
-    program_id = request.form.get("program_id", type=int) or 0
-    confirm = request.form.get("confirm") == "1"
-    upload = request.files.get("file")
-    if upload is not None and upload.filename:
-        raw = upload.read()
-    else:
-        raw = (request.form.get("text") or "").encode()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
+    form = ImportForm()
+    program_id = form.program_id.data or 0
+    if not form.validate():
+        return render("vendor/import.html", status=422, programs=items, report=None, text="",
+                      program_id=program_id, errors=form_errors(form))
+    confirm = form.confirm.data == "1"
+    text = form.csv_text()
     try:
         report = imports.run(act, program_id, text)
     except ValidationError as error:

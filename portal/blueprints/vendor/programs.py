@@ -7,8 +7,8 @@ from flask import Response, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
 from ...extensions import db
-from ...forms import (EMPTY_REWARD_ROWS, PROGRAM_TEXT_FIELDS, RelevanceForm, all_reward_rows, program_data,
-                      relevance_data, reward_rows)
+from ...forms import (EMPTY_REWARD_ROWS, PROGRAM_TEXT_FIELDS, ActiveForm, LogoForm, ProgramForm, RelevanceForm,
+                      all_reward_rows, form_errors, program_data, relevance_data, reward_rows)
 from ...services import clock, relevance
 from ...services import programs as program_service
 from ...services import stats
@@ -122,6 +122,9 @@ def program_new():
                       else "stamps", rewards=[])
         return _form_page(values, {})
     values = submitted_values()
+    form = ProgramForm()
+    if not form.validate():
+        return _form_page(values, _with_row_errors(form_errors(form)), status=422)
     try:
         program = program_service.create_program(actor(), program_data(request.form, creating=True))
     except ValidationError as error:
@@ -134,10 +137,13 @@ def program_new():
 
 @bp.route("/programs/<int:program_id>/edit", methods=["GET", "POST"])
 def program_edit(program_id):
-    program = program_service.get_program(actor(), program_id)
+    program = program_service.get_program(actor(), program_id, rewards=True)  # the form shows the catalog
     if request.method == "GET":
         return _form_page(program_values(program), {}, program)
     values = submitted_values(program)
+    form = ProgramForm()
+    if not form.validate():
+        return _form_page(values, _with_row_errors(form_errors(form)), program, status=422)
     data = program_data(request.form, creating=False, program_type=program.type)
     try:
         program_service.update_program(actor(), program_id, data)
@@ -157,15 +163,19 @@ def program_validate(program_id=None):
     roll everything back."""
     program = program_service.get_program(actor(), program_id) if program_id else None
     values = submitted_values(program)
+    form = ProgramForm()
     errors: dict = {}
-    try:
-        if program is None:
-            program_service.create_program(actor(), program_data(request.form, creating=True))
-        else:
-            data = program_data(request.form, creating=False, program_type=program.type)
-            program_service.update_program(actor(), program.id, data, validate_only=True)
-    except ValidationError as error:
-        errors = handle_refusal(error)["fields"]
+    if not form.validate():
+        errors = form_errors(form)  # the form's own refusals first, as the POST shows them
+    else:
+        try:
+            if program is None:
+                program_service.create_program(actor(), program_data(request.form, creating=True))
+            else:
+                data = program_data(request.form, creating=False, program_type=program.type)
+                program_service.update_program(actor(), program.id, data, validate_only=True)
+        except ValidationError as error:
+            errors = handle_refusal(error)["fields"]
     db.session.rollback()  # validation only: never keep anything
     if program is not None:
         program = program_service.get_program(actor(), program.id)
@@ -175,7 +185,10 @@ def program_validate(program_id=None):
 
 @bp.post("/programs/<int:program_id>/active")
 def program_active(program_id):
-    want = request.form.get("active") == "1"
+    form = ActiveForm()
+    if not form.validate():
+        abort(400)
+    want = form.wanted
     try:
         program = program_service.update_program(actor(), program_id, {"active": want})
     except ValidationError as error:
@@ -186,18 +199,20 @@ def program_active(program_id):
     else:
         flash(_("“%(name)s” is paused: no stamps, points or enrolments until you resume it.", name=program.name),
               "success")
-    return redirect(request.form.get("back") == "edit" and url_for("vendor.program_edit", program_id=program_id)
+    return redirect(form.back.data == "edit" and url_for("vendor.program_edit", program_id=program_id)
                     or url_for("vendor.programs"), 303)
 
 
 @bp.post("/programs/<int:program_id>/logo")
 def program_logo_upload(program_id):
     program_service.get_program(actor(), program_id)  # 404 before anything else
-    remove = request.form.get("remove") == "1"
-    upload = request.files.get("logo")
+    form = LogoForm()
+    if not form.validate():
+        abort(400)
+    remove = form.remove.data == "1"
     png = None
     if not remove:
-        png = upload.read() if upload is not None else b""
+        png = form.logo.data.read() if form.logo.data is not None else b""
         if not png:
             flash(_("Choose a PNG file first."), "error")
             return redirect(url_for("vendor.program_edit", program_id=program_id), 303)

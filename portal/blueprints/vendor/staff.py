@@ -1,9 +1,10 @@
 """Staff: PINs per program (add → shown once, reset, unlock, remove) and staff user accounts for the tablet."""
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
+from ...forms import ActiveForm, PinForm, StaffUserForm, form_dict, form_errors
 from ...services import clock, pins, programs, team
 from ...services.errors import ValidationError
 from ...web import render
@@ -35,10 +36,13 @@ def staff():
 
 @bp.post("/staff/pins")
 def staff_pin_create():
-    program_id = request.form.get("program_id", type=int) or 0
-    data = {"staff_name": request.form.get("staff_name", "")}
-    if request.form.get("pin", "").strip():
-        data["pin"] = request.form["pin"].strip()
+    form = PinForm()
+    program_id = form.program_id.data or 0
+    data = {"staff_name": form.staff_name.data or ""}
+    if not form.validate():
+        return _page(422, errors=form_errors(form), values={"staff_name": data["staff_name"], "program_id": program_id})
+    if form.pin.data:
+        data["pin"] = form.pin.data
     try:
         row, plaintext = pins.create_pin(actor(), program_id, data)
     except ValidationError as error:
@@ -82,7 +86,11 @@ def staff_pin_delete(pin_id):
 
 @bp.post("/staff/users")
 def staff_user_create():
-    data = {k: request.form.get(k, "") for k in ("email", "name", "password")}
+    form = StaffUserForm()
+    data = form_dict(form, "email", "name", "password")
+    if not form.validate():
+        return _page(422, errors=form_errors(form, "user_"),
+                     values={"user_email": data["email"], "user_name": data["name"]})
     try:
         team.create_staff_user(actor(), data)
     except ValidationError as error:
@@ -98,7 +106,10 @@ def staff_user_create():
 
 @bp.post("/staff/users/<int:user_id>/active")
 def staff_user_active(user_id):
-    want = request.form.get("active") == "1"
+    form = ActiveForm()
+    if not form.validate():
+        abort(400)
+    want = form.wanted
     user = team.set_staff_user_active(actor(), user_id, want)
     if want:
         flash(_("%(email)s can log in again.", email=user.email), "success")

@@ -11,6 +11,7 @@ from flask import request
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from ...forms import TabletActionForm, form_errors
 from ...services import cards, clock, operations, programs, sign_in
 from ...services.errors import CardReplaced, DomainError, NotFound
 from ...web import render
@@ -60,11 +61,11 @@ def _page(status=200, *, card=None, notice=None, results=None, q="", phone_link=
                   **context)
 
 
-def _phone_link(number: str):
+def _phone_link(number: str, form: TabletActionForm):
     """"Send the card to the customer's phone": a one-time sign-in link (10 minutes) shown as a QR code that the
     customer scans with their phone's camera. Made with the staff member's PIN when the program asks for one."""
     try:
-        card, token, expires = sign_in.create_till_link(actor(), number, {"staff_pin": request.form.get("staff_pin")})
+        card, token, expires = sign_in.create_till_link(actor(), number, {"staff_pin": form.staff_pin.data})
     except DomainError as error:
         try:
             card = cards.get_card(actor(), number)
@@ -116,10 +117,9 @@ def tablet_card(number):
     return _page(card=card)
 
 
-def _perform(number: str, action: str, key: str | None) -> dict:
+def _perform(number: str, action: str, form: TabletActionForm, key: str | None) -> dict:
     act = actor()
-    form = request.form
-    data = {"staff_pin": form.get("staff_pin", "")}
+    data = {"staff_pin": form.staff_pin.data or ""}
     if action == "stamp":
         card, tx = operations.add_stamps(act, number, data, idempotency_key=key)
         message = _("Stamp added: %(have)s of %(need)s.", have=card.stamps, need=card.program.stamps_required)
@@ -129,8 +129,7 @@ def _perform(number: str, action: str, key: str | None) -> dict:
         card, tx = operations.redeem_stamps(act, number, data, idempotency_key=key)
         message = _("Reward redeemed: %(reward)s.", reward=card.program.reward_text)
     elif action == "points":
-        amount = form.get("amount", "").strip()
-        data["amount"] = amount
+        data["amount"] = form.amount.data or ""
         card, tx = operations.earn_points(act, number, data, idempotency_key=key)
         message = _("%(points)s points added. Balance: %(balance)s.", points=tx.delta, balance=card.points)
     else:
@@ -142,15 +141,18 @@ def _perform(number: str, action: str, key: str | None) -> dict:
 
 @bp.post("/tablet/card/<number>")
 def tablet_action(number):
-    action = request.form.get("action", "")
-    if action == "phone-link":
-        return _phone_link(number)
-    if action not in ACTIONS and not (action.startswith("reward-") and action[7:].isdigit()):
-        notice = {"kind": "refusal", "status": 400, "code": "bad_request", "fields": {},
-                  "message": _("Choose an action.")}
-        outcome = notice
+    form = TabletActionForm()
+    action = form.action.data or ""
+    if not form.validate():
+        outcome = {"kind": "refusal", "status": 422, "code": "validation_error", "fields": form_errors(form),
+                   "message": " ".join(m for messages in form_errors(form).values() for m in messages)}
+    elif action == "phone-link":
+        return _phone_link(number, form)
+    elif action not in ACTIONS and not (action.startswith("reward-") and action[7:].isdigit()):
+        outcome = {"kind": "refusal", "status": 400, "code": "bad_request", "fields": {},
+                   "message": _("Choose an action.")}
     else:
-        outcome = run_once(lambda key: _perform(number, action, key))
+        outcome = run_once(lambda key: _perform(number, action, form, key))
     try:
         card = cards.get_card(actor(), number)
     except DomainError as error:

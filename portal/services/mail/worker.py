@@ -29,9 +29,10 @@ import uuid
 from flask import Flask
 from flask_babel import force_locale
 from sqlalchemy import and_, select, update
+from sqlalchemy.orm import joinedload
 
 from ...extensions import db
-from ...models import LoyaltyCard, MailOutbox
+from ...models import LoyaltyCard, LoyaltyProgram, MailOutbox
 from ...storage.outbox import retry_delay, skip_locked, worker_transaction
 from .. import clock
 from .settings import setting, smtp_configured
@@ -107,13 +108,14 @@ class MailWorker:
             rows = {r.id: r for r in session.scalars(select(MailOutbox)
                                                      .where(MailOutbox.id.in_([j.id for j in jobs])))}
             card_ids = {r.card_id for r in rows.values() if r.card_id is not None}
-            found = {c.id: c for c in session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(card_ids)))}
+            # The mail names the card's program and shop: loaded with the cards, before the session ends.
+            found = {c.id: c for c in session.scalars(
+                select(LoyaltyCard).where(LoyaltyCard.id.in_(card_ids))
+                .options(joinedload(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor)))}
             for job in jobs:
                 job.row = rows.get(job.id)
                 if job.row is not None and job.row.card_id is not None:
                     job.card = found.get(job.row.card_id)
-                    if job.card is not None:
-                        _ = job.card.program.vendor  # loaded before the session ends
             session.expunge_all()
 
     def record(self, jobs: list[MailJob]) -> None:

@@ -275,7 +275,7 @@ def card_for_pass(*, token: str | None = None, serial: str | None = None,
         where = LoyaltyCard.apple_serial == serial
     card = db.session.scalar(select(LoyaltyCard).where(where).options(
         joinedload(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor),
-        joinedload(LoyaltyCard.program).lazyload(LoyaltyProgram.rewards)))
+        joinedload(LoyaltyCard.program).selectinload(LoyaltyProgram.rewards)))
     if card is None or (card.erased_at is not None and not erased_too) or not card.program.vendor.active:
         return None
     return card
@@ -291,7 +291,8 @@ def retired_for_pass(serial: str) -> RetiredCard | None:
     if not serial or len(serial) > 64:
         return None
     retired = db.session.scalar(select(RetiredCard).where(RetiredCard.apple_serial == serial).options(
-        joinedload(RetiredCard.card).joinedload(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor)))
+        joinedload(RetiredCard.card).joinedload(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor),
+        joinedload(RetiredCard.card).joinedload(LoyaltyCard.program).selectinload(LoyaltyProgram.rewards)))
     if retired is None or not retired.card.program.vendor.active:
         return None
     return retired

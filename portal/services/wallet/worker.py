@@ -34,10 +34,10 @@ from collections import OrderedDict
 
 from flask import Flask
 from sqlalchemy import and_, delete, exists, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload
 
 from ...extensions import db
-from ...models import AppleDeviceRegistration, LoyaltyCard, ProgramLocation, RetiredCard, WalletOutbox
+from ...models import AppleDeviceRegistration, LoyaltyCard, LoyaltyProgram, ProgramLocation, RetiredCard, WalletOutbox
 from ...storage.outbox import retry_delay, serialise_claims, skip_locked, worker_transaction
 from .. import clock
 from . import google_objects, health
@@ -168,7 +168,11 @@ class WalletWorker:
         """Read the cards (with program, vendor, rewards) and their device registrations; then end the read."""
         with worker_transaction(write=False) as session:
             ids = [j.card_id for j in jobs]
-            found = {c.id: c for c in session.scalars(select(LoyaltyCard).where(LoyaltyCard.id.in_(ids)))}
+            # A pass shows the card's program, shop and reward catalog: loaded with the cards, before the session ends.
+            found = {c.id: c for c in session.scalars(
+                select(LoyaltyCard).where(LoyaltyCard.id.in_(ids))
+                .options(joinedload(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor),
+                         joinedload(LoyaltyCard.program).selectinload(LoyaltyProgram.rewards)))}
             retiring = [j.card_id for j in jobs if "retired" in j.reasons]
             retired: dict[int, list[tuple[str, str | None]]] = {}
             if retiring:  # a replacement or merge: every old identity of the card is voided (again)
@@ -198,7 +202,6 @@ class WalletWorker:
                 job.card = found.get(job.card_id)
                 job.locations = locations.get(job.card.program_id, []) if job.card is not None else []
                 if job.card is not None:
-                    _ = job.card.program.vendor, job.card.program.rewards  # load before the session ends
                     job.retired = retired.get(job.card_id, [])
                     job.registrations = regs.get(job.card.apple_serial, []) + [
                         reg for serial, _ in job.retired for reg in regs.get(serial, [])]
