@@ -251,6 +251,9 @@ class Api:
     def patch(self, path, json=None, headers=None, **kw):
         return self.client.patch(path, json=json or {}, headers=self._headers(headers), **kw)
 
+    def put(self, path, json=None, headers=None, **kw):
+        return self.client.put(path, json=json or {}, headers=self._headers(headers), **kw)
+
     def delete(self, path, headers=None, **kw):
         return self.client.delete(path, headers=self._headers(headers), **kw)
 

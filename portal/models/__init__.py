@@ -3,10 +3,11 @@ from .loyalty import (PROGRAM_TYPES, TRANSACTION_TYPES, AppleDeviceRegistration,
                       LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction, LoyaltyTransactionNote,
                       PinLockout, ProgramSlug, Refusal, RetiredCard, StaffPin, WalletOutbox)
 from .mail import EnrolFormNonce, MailOutbox, SignInLink
+from .messages import PassMessage, PassMessageDelivery, PassMessageOptOut
 
 __all__ = [
     "ROLES", "ApiKey", "User", "Vendor", "PROGRAM_TYPES", "TRANSACTION_TYPES", "AppleDeviceRegistration",
     "IdempotencyRecord", "LoyaltyCard", "LoyaltyProgram", "LoyaltyReward", "LoyaltyTransaction",
     "LoyaltyTransactionNote", "PinLockout", "ProgramSlug", "Refusal", "RetiredCard", "StaffPin", "WalletOutbox",
-    "EnrolFormNonce", "MailOutbox", "SignInLink",
+    "EnrolFormNonce", "MailOutbox", "SignInLink", "PassMessage", "PassMessageDelivery", "PassMessageOptOut",
 ]

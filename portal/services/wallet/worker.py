@@ -40,6 +40,7 @@ from ...extensions import db
 from ...models import AppleDeviceRegistration, LoyaltyCard, RetiredCard, WalletOutbox
 from ...storage.outbox import retry_delay, serialise_claims, skip_locked, worker_transaction
 from .. import clock
+from .. import messages
 from . import google_objects
 from .settings import apple_configured, google_configured, setting
 
@@ -63,6 +64,12 @@ class CardJob:
     reasons: set[str] = dataclasses.field(default_factory=set)
     #: (Apple serial, Google object id) of the card's retired identities, when a row says ``retired``
     retired: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)
+    #: Messages to pass holders waiting for this card (services/messages.py), Google notifications it used in the
+    #: last 24 h, Apple pushes sent this round, and the deliveries done: (id, Google mode, Apple pushes).
+    messages: list[dict] = dataclasses.field(default_factory=list)
+    notifications_used: int = 0
+    apple_pushes: int = 0
+    messages_done: list[tuple[int, str | None, int]] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -95,6 +102,7 @@ class WalletWorker:
         self._google = None
         self._ensured_classes: dict[str, object] = {}
         self._stop = threading.Event()
+        self._miss_you_at: dt.datetime | None = None
 
     # -- clients ---------------------------------------------------------------------------------------------
     def apns(self):
@@ -184,7 +192,12 @@ class WalletWorker:
                                                   AppleDeviceRegistration.pass_type_id == pass_type)
                                            .order_by(AppleDeviceRegistration.id)):
                     regs.setdefault(reg.serial_number, []).append((reg.id, reg.push_token))
+            waiting = messages.pending_for(session, ids)
+            used = messages.notifications_used(session, [i for i in waiting if found.get(i) is not None
+                                                         and found[i].google_object_id], clock.now())
             for job in jobs:
+                job.messages = waiting.get(job.card_id, [])
+                job.notifications_used = used.get(job.card_id, 0)
                 job.card = found.get(job.card_id)
                 if job.card is not None:
                     _ = job.card.program.vendor, job.card.program.rewards  # load before the session ends
@@ -197,6 +210,7 @@ class WalletWorker:
         with worker_transaction(write=True) as session:
             now = clock.now()
             mine = and_(WalletOutbox.claimed_by == self.worker_id, WalletOutbox.delivered_at.is_(None))
+            messages.record_sent(session, [done for job in jobs for done in job.messages_done])
             gone = [rid for job in jobs for rid in job.gone_registrations]
             if gone:
                 session.execute(delete(AppleDeviceRegistration).where(AppleDeviceRegistration.id.in_(gone)))
@@ -287,7 +301,42 @@ class WalletWorker:
             job.google_error = f"Google: {type(exc).__name__}: {exc}"[:500]
             return False
         job.google_object_id = body["id"]
+        self.send_messages(job, body["id"])
         return True
+
+    def send_messages(self, job: CardJob, object_id: str) -> None:
+        """Google's ``addMessage`` for each message waiting: ``TEXT_AND_NOTIFY`` while the pass had fewer than 3
+        notifying messages in the last 24 h, else ``TEXT`` (added silently: Google would refuse a 4th notification
+        with a quota error). A quota error we did not expect (another sender) is answered with the silent kind."""
+        from .google import GoogleWalletError
+
+        for delivery in job.messages:
+            notify = job.notifications_used < messages.GOOGLE_NOTIFY_LIMIT
+            with self.app.app_context():
+                body = messages.google_message(delivery, job.card, notify)
+            try:
+                try:
+                    self.google().add_message(object_id, body)
+                except GoogleWalletError as exc:
+                    if not (notify and exc.status == 429):
+                        raise
+                    notify = False
+                    job.notifications_used = messages.GOOGLE_NOTIFY_LIMIT
+                    self.google().add_message(object_id, {**body, "messageType": "TEXT"})
+            except GoogleWalletError as exc:
+                job.google_error = f"Google addMessage {exc.status}: {exc.message}"[:500]
+                return
+            job.notifications_used += int(notify)
+            job.messages_done.append((delivery["id"], "notify" if notify else "silent", job.apple_pushes))
+
+    def finish_messages(self, job: CardJob) -> None:
+        """Messages of a card without a Google pass (or without Google configured) are done once Apple was
+        pushed: the pass the devices fetch carries the latest one."""
+        if job.google_error is not None or (google_configured(self.app) and job.card is not None
+                                            and job.card.erased_at is None):
+            return
+        done = {d[0] for d in job.messages_done}
+        job.messages_done += [(m["id"], None, job.apple_pushes) for m in job.messages if m["id"] not in done]
 
     def erase_google(self, job: CardJob) -> bool:
         """GDPR erasure: the card's Google Wallet object loses the customer's name and becomes inactive."""
@@ -330,9 +379,30 @@ class WalletWorker:
         return True
 
     # -- rounds ------------------------------------------------------------------------------------------------
+    def tick(self) -> dict:
+        """Release the scheduled messages that are due; every few minutes, queue the "we miss you" nudges
+        (services/messages.py). A reading look first, so an idle worker does not take SQLite's write lock."""
+        now = clock.now()
+        miss_you = self._miss_you_at is None or now - self._miss_you_at >= messages.MISS_YOU_EVERY
+        with worker_transaction(write=False) as session:
+            due = messages.due_work(session, now, miss_you=miss_you)
+        if not due:
+            if miss_you:
+                self._miss_you_at = now
+            return {"released": 0, "miss_you": 0}
+        with worker_transaction(write=True) as session:
+            done = messages.tick(session, miss_you=miss_you)
+        if miss_you:
+            self._miss_you_at = now
+        return done
+
     def run_round(self) -> RoundResult:
         result = RoundResult()
         with self.app.app_context():
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the deliveries below must not wait for it
+                log.exception("wallet: the messages' tick failed")
             jobs = self.claim()
             if not jobs:
                 return result
@@ -344,7 +414,8 @@ class WalletWorker:
                 continue  # the card is gone: nothing to tell any wallet
             try:
                 # Erased cards and old identities too: their devices then fetch a voided pass.
-                result.pushes += self.send_apple(job)
+                job.apple_pushes = self.send_apple(job)
+                result.pushes += job.apple_pushes
             except Exception as exc:  # noqa: BLE001 - e.g. certificate files unreadable
                 log.exception("wallet: APNs delivery for card %s failed", job.card_id)
                 job.apple_error = f"APNs: {type(exc).__name__}: {exc}"[:500]
@@ -352,8 +423,10 @@ class WalletWorker:
             result.google_updates += self.retire_google(job)
             if job.card.erased_at is not None:
                 result.google_updates += int(self.erase_google(job))
+                self.finish_messages(job)
                 continue
             result.google_updates += int(self.send_google(job))
+            self.finish_messages(job)
         with self.app.app_context():
             self.record(jobs)
             db.session.remove()
