@@ -234,3 +234,30 @@ def test_miss_you_once_per_absence(shop, factories, app, gstandin):
         WalletWorker(app).run_once()
     bodies = [c.body["message"]["body"] for c in add_messages(gstandin)]
     assert bodies == ["We miss you"]  # the shop's one stamp card, once
+
+
+def test_the_messages_api_matches_the_openapi_document(shop, factories, app):
+    import json
+
+    from tests.test_openapi import SPEC_PATH, SpecChecker
+
+    check = SpecChecker(json.loads(SPEC_PATH.read_text()))
+    api = shop.api
+    url = f"{V}/messages/preview"
+    check(api.post(url, json={"program_id": shop.stamps.id, "segment": "all", "texts": {"en": "x"}}), "POST", url, 200)
+    check(api.post(url, json={"segment": "all"}), "POST", url, 422)
+    url = f"{V}/messages"
+    draft = check(api.post(url, json={"program_id": shop.stamps.id, "segment": "inactive", "days": 10,
+                                      "texts": {"lu": "Moien"}}), "POST", url, 201)
+    assert draft["status"] == "draft" and draft["texts"] == {"lb": "Moien"}
+    check(api.get(url), "GET", url, 200)
+    url = f"{V}/messages/{draft['id']}"
+    check(api.get(url), "GET", url, 200)
+    check(api.get(f"{V}/messages/999999"), "GET", url, 404)
+    url = f"{V}/messages/{draft['id']}/send"
+    assert check(api.post(url), "POST", url, 200)["status"] == "sending"
+    assert check(api.post(url), "POST", url, 409)["error"]["code"] == "conflict"
+    url = f"{V}/programs/{shop.stamps.id}/nudges"
+    check(api.get(url), "GET", url, 200)
+    check(api.put(url, json={"reward_ready": {"on": True, "texts": {"en": "Ready!"}}}), "PUT", url, 200)
+    check(api.put(url, json={"reward_ready": {"on": True, "daily_cap": 0}}), "PUT", url, 422)
