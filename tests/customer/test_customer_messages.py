@@ -81,6 +81,8 @@ def test_a_segment_gets_the_message_exactly_once_with_two_workers(shop, crowd, a
     fr = next(c.body["message"] for c in calls if object_id(crowd[1]) in c.path)  # crowd[1] is French
     assert fr["body"] == "Presque !" and fr["messageType"] == "TEXT_AND_NOTIFY"
     assert fr["localizedBody"]["translatedValues"] == [{"language": "en", "value": "Almost there!"}]
+    # A message alone adds the message to the object: no PATCH of the object first.
+    assert not gstandin.calls("PATCH", "loyaltyObject")
     tokens = Counter(p.token for p in apns.pushes[apns_before:])
     assert tokens == {"a1" * 32: 1, "b2" * 32: 1}
     status = shop.api.get(f"{V}/messages/{r.json['id']}").json
@@ -261,3 +263,13 @@ def test_the_messages_api_matches_the_openapi_document(shop, factories, app):
     check(api.get(url), "GET", url, 200)
     check(api.put(url, json={"reward_ready": {"on": True, "texts": {"en": "Ready!"}}}), "PUT", url, 200)
     check(api.put(url, json={"reward_ready": {"on": True, "daily_cap": 0}}), "PUT", url, 422)
+
+
+def test_a_message_to_a_google_object_deleted_meanwhile_recreates_it(shop, crowd, app, gstandin):
+    card = crowd[4]
+    with gstandin._lock:  # deleted in Google's console, say
+        del gstandin._store["loyaltyObject"][object_id(card)]
+    shop.api.post(f"{V}/messages", json={"segment": "card", "card_number": card.card_number,
+                                         "texts": {"en": "Back again"}, "send": True})
+    WalletWorker(app).run_once()
+    assert [m["body"] for m in gstandin.messages(object_id(card))] == ["Back again"]

@@ -281,6 +281,12 @@ class WalletWorker:
         from .google import GoogleWalletError
 
         card = job.card
+        if job.reasons == {"message"} and card.google_object_id and job.messages:
+            # Only a message: the object is as the last update left it, so the message is added to it without
+            # PATCHing it first (one call per card instead of two). An object deleted meanwhile is recreated below.
+            if self.send_messages(job, card.google_object_id, missing_ok=True):
+                job.google_object_id = card.google_object_id
+                return True
         try:
             self._ensure_class(card.program)
             with self.app.app_context():
@@ -304,7 +310,7 @@ class WalletWorker:
         self.send_messages(job, body["id"])
         return True
 
-    def send_messages(self, job: CardJob, object_id: str) -> None:
+    def send_messages(self, job: CardJob, object_id: str, *, missing_ok: bool = False) -> bool:
         """Google's ``addMessage`` for each message waiting: ``TEXT_AND_NOTIFY`` while the pass had fewer than 3
         notifying messages in the last 24 h, else ``TEXT`` (added silently: Google would refuse a 4th notification
         with a quota error). A quota error we did not expect (another sender) is answered with the silent kind."""
@@ -324,10 +330,13 @@ class WalletWorker:
                     job.notifications_used = messages.GOOGLE_NOTIFY_LIMIT
                     self.google().add_message(object_id, {**body, "messageType": "TEXT"})
             except GoogleWalletError as exc:
+                if missing_ok and exc.not_found:
+                    return False  # the object is not there: the caller inserts it, then adds the messages
                 job.google_error = f"Google addMessage {exc.status}: {exc.message}"[:500]
-                return
+                return True
             job.notifications_used += int(notify)
             job.messages_done.append((delivery["id"], "notify" if notify else "silent", job.apple_pushes))
+        return True
 
     def finish_messages(self, job: CardJob) -> None:
         """Messages of a card without a Google pass (or without Google configured) are done once Apple was
