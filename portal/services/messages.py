@@ -313,14 +313,15 @@ def release(message_id: int, program: LoyaltyProgram, session=None) -> int:
 def _queue(session, message_id: int, cards, now: dt.datetime) -> int:
     """Deliveries for ``cards`` (a select of card ids), the cards' pass marked changed, and the outbox rows."""
     stamp = literal(now, UTCDateTime())
-    result = session.execute(insert(PassMessageDelivery).from_select(
+    session.execute(insert(PassMessageDelivery).from_select(
         ["message_id", "card_id", "status", "apple_pushes", "created_at"],
         select(literal(message_id), cards.subquery().c.id, literal("pending"), literal(0), stamp)))
-    n = result.rowcount
-    if not n:
-        return 0
     mine = select(PassMessageDelivery.card_id).where(PassMessageDelivery.message_id == message_id,
                                                      PassMessageDelivery.created_at == stamp)
+    # Counted, not the INSERT's rowcount: psycopg reports -1 for an INSERT … SELECT through SQLAlchemy here.
+    n = session.scalar(select(func.count()).select_from(mine.subquery())) or 0
+    if not n:
+        return 0
     session.execute(update(LoyaltyCard).where(LoyaltyCard.id.in_(mine)).values(updated_at=now)
                     .execution_options(synchronize_session=False))
     waiting = exists().where(WalletOutbox.card_id == PassMessageDelivery.card_id, WalletOutbox.delivered_at.is_(None),
