@@ -27,7 +27,7 @@ import datetime as dt
 import logging
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
@@ -599,9 +599,11 @@ def google_message(delivery: dict, card: LoyaltyCard, notify: bool) -> dict:
 
 
 def record_sent(session, done: list[tuple[int, str | None, int]]) -> None:
-    """``done``: (delivery id, Google mode, Apple pushes). Only deliveries still pending change."""
-    now = clock.now()
-    for delivery_id, mode, pushes in done:
-        session.execute(update(PassMessageDelivery).where(PassMessageDelivery.id == delivery_id,
-                                                          PassMessageDelivery.status == "pending")
-                        .values(status="sent", google_mode=mode, apple_pushes=pushes, sent_at=now))
+    """``done``: (delivery id, Google mode, Apple pushes). Only deliveries still pending change (one executemany)."""
+    if not done:
+        return
+    table = PassMessageDelivery.__table__
+    session.execute(update(table).where(table.c.id == bindparam("delivery_id"), table.c.status == "pending")
+                    .values(status="sent", google_mode=bindparam("mode"), apple_pushes=bindparam("pushes"),
+                            sent_at=clock.now()),
+                    [{"delivery_id": i, "mode": mode, "pushes": pushes} for i, mode, pushes in done])

@@ -65,11 +65,11 @@ class CardJob:
     #: (Apple serial, Google object id) of the card's retired identities, when a row says ``retired``
     retired: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)
     #: Messages to pass holders waiting for this card (services/messages.py), Google notifications it used in the
-    #: last 24 h, Apple pushes sent this round, and the deliveries done: (id, Google mode, Apple pushes).
+    #: last 24 h, Apple pushes sent this round, and the deliveries done: (id, Google mode).
     messages: list[dict] = dataclasses.field(default_factory=list)
     notifications_used: int = 0
     apple_pushes: int = 0
-    messages_done: list[tuple[int, str | None, int]] = dataclasses.field(default_factory=list)
+    messages_done: list[tuple[int, str | None]] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -210,7 +210,8 @@ class WalletWorker:
         with worker_transaction(write=True) as session:
             now = clock.now()
             mine = and_(WalletOutbox.claimed_by == self.worker_id, WalletOutbox.delivered_at.is_(None))
-            messages.record_sent(session, [done for job in jobs for done in job.messages_done])
+            messages.record_sent(session, [(delivery_id, mode, job.apple_pushes)
+                                           for job in jobs for delivery_id, mode in job.messages_done])
             gone = [rid for job in jobs for rid in job.gone_registrations]
             if gone:
                 session.execute(delete(AppleDeviceRegistration).where(AppleDeviceRegistration.id.in_(gone)))
@@ -335,7 +336,7 @@ class WalletWorker:
                 job.google_error = f"Google addMessage {exc.status}: {exc.message}"[:500]
                 return True
             job.notifications_used += int(notify)
-            job.messages_done.append((delivery["id"], "notify" if notify else "silent", job.apple_pushes))
+            job.messages_done.append((delivery["id"], "notify" if notify else "silent"))
         return True
 
     def finish_messages(self, job: CardJob) -> None:
@@ -345,7 +346,7 @@ class WalletWorker:
                                             and job.card.erased_at is None):
             return
         done = {d[0] for d in job.messages_done}
-        job.messages_done += [(m["id"], None, job.apple_pushes) for m in job.messages if m["id"] not in done]
+        job.messages_done += [(m["id"], None) for m in job.messages if m["id"] not in done]
 
     def erase_google(self, job: CardJob) -> bool:
         """GDPR erasure: the card's Google Wallet object loses the customer's name and becomes inactive."""
@@ -418,23 +419,22 @@ class WalletWorker:
             self.load(jobs)
             db.session.remove()
         result.claimed = sum(len(j.row_ids) for j in jobs)
-        for job in jobs:
-            if job.card is None:
-                continue  # the card is gone: nothing to tell any wallet
-            try:
-                # Erased cards and old identities too: their devices then fetch a voided pass.
-                job.apple_pushes = self.send_apple(job)
-                result.pushes += job.apple_pushes
-            except Exception as exc:  # noqa: BLE001 - e.g. certificate files unreadable
-                log.exception("wallet: APNs delivery for card %s failed", job.card_id)
-                job.apple_error = f"APNs: {type(exc).__name__}: {exc}"[:500]
-                self._apns = None
-            result.google_updates += self.retire_google(job)
-            if job.card.erased_at is not None:
-                result.google_updates += int(self.erase_google(job))
-                self.finish_messages(job)
-                continue
-            result.google_updates += int(self.send_google(job))
+        live = [job for job in jobs if job.card is not None]  # a card that is gone: nothing to tell any wallet
+        # Apple and Google are independent: the round's APNs pushes run in a second thread while this one talks
+        # to Google, so a round takes about the longer of the two instead of their sum. Each side writes only its
+        # own fields of a job (apple_* / google_*, messages_done); finish_messages runs after both.
+        pusher = threading.Thread(target=self._push_all, args=(live, result), name="wallet-apns", daemon=True)
+        pusher.start()
+        try:
+            for job in live:
+                result.google_updates += self.retire_google(job)
+                if job.card.erased_at is not None:
+                    result.google_updates += int(self.erase_google(job))
+                    continue
+                result.google_updates += int(self.send_google(job))
+        finally:
+            pusher.join()
+        for job in live:
             self.finish_messages(job)
         with self.app.app_context():
             self.record(jobs)
@@ -447,6 +447,17 @@ class WalletWorker:
                 log.warning("wallet: card %s not delivered (attempt %d): %s", job.card_id, job.attempts + 1,
                             "; ".join(e for e in (job.apple_error, job.google_error) if e))
         return result
+
+    def _push_all(self, jobs: list[CardJob], result: RoundResult) -> None:
+        for job in jobs:
+            try:
+                # Erased cards and old identities too: their devices then fetch a voided pass.
+                job.apple_pushes = self.send_apple(job)
+                result.pushes += job.apple_pushes
+            except Exception as exc:  # noqa: BLE001 - e.g. certificate files unreadable
+                log.exception("wallet: APNs delivery for card %s failed", job.card_id)
+                job.apple_error = f"APNs: {type(exc).__name__}: {exc}"[:500]
+                self._apns = None
 
     def run_once(self, max_rounds: int = 1000, *, close: bool = True) -> RoundResult:
         """Deliver everything that is due now, then return (``wallet-worker --once``); closes the connections
