@@ -70,4 +70,21 @@ def test_compose_preview_send_and_watch_progress(app, shop, factories, live_serv
     assert_accessible(page, "progress")
     shot(page, screenshot_dir, "messages-progress-done")
     assert len([r for r in gstandin.requests if r.path.endswith("/addMessage")]) == everyone
+
+    # The automatic nudges of the program.
+    page.goto(f"{live_server.url}/programs/{shop.stamps.id}/nudges")
+    page.get_by_role("checkbox").first.check()
+    page.get_by_label("English").first.fill("Only one more stamp to your free coffee!")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Your changes were saved.").wait_for()
+    assert_accessible(page, "nudges")
+    shot(page, screenshot_dir, "messages-nudges")
+
+    # The customer sees the message on their card page (in their language) and can turn messages off.
+    french = cards[0]  # locale "fr"
+    page.goto(f"{live_server.url}/c/{french.public_token}")
+    page.get_by_text("Notre nouveau mélange d’automne".replace("’", "'")).wait_for()
+    page.get_by_role("button", name="Désactiver les messages").click()
+    page.get_by_role("button", name="Activer les messages").wait_for()
+    shot(page, screenshot_dir, "messages-card-page-opted-out")
     assert not console_errors
