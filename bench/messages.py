@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import common  # noqa: E402
-from design_updates import ISSUER, PTID, pending, seed, timed  # noqa: E402
+from design_updates import ISSUER, PTID, pending, seed, timed, wallet_app  # noqa: E402
 
 
 def mark_all_sent(app) -> None:
@@ -56,12 +56,7 @@ def run(kind: str, n: int, repeat: int, pki, apns, gstandin, service_account) ->
     from portal.services.wallet.worker import WalletWorker
 
     with common.database(kind, "bench_messages") as url, tempfile.TemporaryDirectory() as instance:
-        app = common.make_app(url, Path(instance), PUBLIC_BASE_URL="https://loyalty.example.lu",
-                              APPLE_PASS_TYPE_ID=PTID, APPLE_TEAM_ID=pki.team_id, APPLE_PASS_CERT=pki.pass_cert,
-                              APPLE_PASS_KEY=pki.pass_key, APPLE_PASS_KEY_PASSWORD=pki.key_password,
-                              APPLE_WWDR_CERT=pki.wwdr_cert, APNS_URL=apns.url, APNS_CA_FILE=pki.root_ca,
-                              GOOGLE_WALLET_ISSUER_ID=ISSUER, GOOGLE_SERVICE_ACCOUNT_FILE=service_account,
-                              GOOGLE_WALLET_API_URL=gstandin.url)
+        app = wallet_app(url, Path(instance), pki, apns, gstandin, service_account)
         data = seed(app, n)
         from portal.extensions import db
 

@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.models import AppleDeviceRegistration
 from portal.services.wallet.worker import WalletWorker
 from tests.browser.browser_helpers import assert_accessible, shot, ui_login
+from tests.browser.conftest import console_errors  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 PTID = "pass.lu.example.loyalty"
@@ -18,14 +19,6 @@ PTID = "pass.lu.example.loyalty"
 @pytest.fixture
 def app_config(wallet_app_config):
     return wallet_app_config
-
-
-@pytest.fixture
-def console_errors(page):
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
 
 
 def test_compose_preview_send_and_watch_progress(app, shop, factories, live_server, page, screenshot_dir,
