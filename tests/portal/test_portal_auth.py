@@ -159,7 +159,7 @@ CSRF_ROUTES = [
     "/staff/pins/{pin}/reset", "/staff/pins/{pin}/unlock", "/staff/pins/{pin}/delete", "/staff/users",
     "/staff/users/1/active", "/customers/{card}/adjust", "/transactions/1/void", "/customers/import",
     "/tablet/card/{card}", "/customers/{card}/replace", "/customers/{card}/merge",
-    "/staff/logout-everywhere",
+    "/staff/logout-everywhere", "/messages/new", "/programs/{stamps}/nudges",
 ]
 ADMIN_CSRF_ROUTES = ["/admin/vendors", "/admin/vendors/{vendor}/active", "/admin/ledger"]
 
