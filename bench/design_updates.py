@@ -103,16 +103,21 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
+def wallet_app(url: str, instance: Path, pki, apns, gstandin, service_account):
+    """The app with its wallets pointing at the stand-ins (also used by bench/messages.py)."""
+    return common.make_app(url, instance, PUBLIC_BASE_URL="https://loyalty.example.lu",
+                           APPLE_PASS_TYPE_ID=PTID, APPLE_TEAM_ID=pki.team_id, APPLE_PASS_CERT=pki.pass_cert,
+                           APPLE_PASS_KEY=pki.pass_key, APPLE_PASS_KEY_PASSWORD=pki.key_password,
+                           APPLE_WWDR_CERT=pki.wwdr_cert, APNS_URL=apns.url, APNS_CA_FILE=pki.root_ca,
+                           GOOGLE_WALLET_ISSUER_ID=ISSUER, GOOGLE_SERVICE_ACCOUNT_FILE=service_account,
+                           GOOGLE_WALLET_API_URL=gstandin.url)
+
+
 def run(kind: str, n: int, repeat: int, pki, apns, gstandin, service_account) -> dict:
     from portal.services.wallet.worker import WalletWorker
 
     with common.database(kind, "bench_design_updates") as url, tempfile.TemporaryDirectory() as instance:
-        app = common.make_app(url, Path(instance), PUBLIC_BASE_URL="https://loyalty.example.lu",
-                              APPLE_PASS_TYPE_ID=PTID, APPLE_TEAM_ID=pki.team_id, APPLE_PASS_CERT=pki.pass_cert,
-                              APPLE_PASS_KEY=pki.pass_key, APPLE_PASS_KEY_PASSWORD=pki.key_password,
-                              APPLE_WWDR_CERT=pki.wwdr_cert, APNS_URL=apns.url, APNS_CA_FILE=pki.root_ca,
-                              GOOGLE_WALLET_ISSUER_ID=ISSUER, GOOGLE_SERVICE_ACCOUNT_FILE=service_account,
-                              GOOGLE_WALLET_API_URL=gstandin.url)
+        app = wallet_app(url, Path(instance), pki, apns, gstandin, service_account)
         data = seed(app, n)
         client = app.test_client()
         headers = {"Authorization": f"Bearer {data['key']}"}

@@ -55,7 +55,10 @@ def test_tenancy_sweep_other_vendors_ids_are_404(app, shop, factories, make_api)
     card = factories.card(program)
     other_api = make_api(factories.api_key(other))
     tx = other_api.post(f"{V}/cards/{card.card_number}/stamps", json={"staff_pin": "1111"}).json["transaction"]
-    ids = {"program_id": program.id, "card_number": card.card_number, "pin_id": pin.id, "transaction_id": tx["id"]}
+    message = other_api.post(f"{V}/messages", json={"program_id": program.id, "segment": "all",
+                                                    "texts": {"en": "x"}}).json
+    ids = {"program_id": program.id, "card_number": card.card_number, "pin_id": pin.id, "transaction_id": tx["id"],
+           "message_id": message["id"]}
     checked = 0
     for method, rule in _vendor_routes(app):
         params = re.findall(r"<(?:int:)?(\w+)>", rule)

@@ -5,11 +5,12 @@ from .loyalty import (PROGRAM_TYPES, TRANSACTION_TYPES, AppleDeviceRegistration,
 from .mail import EnrolFormNonce, MailOutbox, SignInLink
 from .wallet_health import GoogleCallbackNonce, PassHealth, ProgramLocation
 from .staff import OpeningHours, SignalReview, StaffDigest
+from .messages import PassMessage, PassMessageDelivery, PassMessageOptOut
 
 __all__ = [
     "ROLES", "ApiKey", "User", "Vendor", "PROGRAM_TYPES", "TRANSACTION_TYPES", "AppleDeviceRegistration",
     "IdempotencyRecord", "LoyaltyCard", "LoyaltyProgram", "LoyaltyReward", "LoyaltyTransaction",
     "LoyaltyTransactionNote", "PinLockout", "ProgramSlug", "Refusal", "RetiredCard", "StaffPin", "WalletOutbox",
     "EnrolFormNonce", "MailOutbox", "SignInLink", "GoogleCallbackNonce", "PassHealth", "ProgramLocation",
-    "OpeningHours", "SignalReview", "StaffDigest",
+    "OpeningHours", "SignalReview", "StaffDigest", "PassMessage", "PassMessageDelivery", "PassMessageOptOut",
 ]

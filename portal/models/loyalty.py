@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text,
+from sqlalchemy import (JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, Numeric, String,
+                        Text,
                         UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -54,6 +55,10 @@ class LoyaltyProgram(TimestampMixin, Model):
     label_color: Mapped[str] = mapped_column(String(7), nullable=False, default="#cfe3f5")
     # Deferred: loaded only where the image is used (passes, the logo route), not with every card a stamp locks.
     logo_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    #: Automatic messages (issue 16, services/messages.py): {"one_to_go": {"on": true, "message_id": 3,
+    #: "daily_cap": 1}, …}, or NULL when none was ever set. Read with the program on the stamp path, so a stamp
+    #: of a program without nudges costs no extra query.
+    nudges: Mapped[dict | None] = mapped_column(JSON)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now, onupdate=now)
     # A time-boxed offer (migration health01): the pass's relevantDates; both or neither (services/relevance.py).
     relevant_from: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

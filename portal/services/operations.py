@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..extensions import db
 from ..models import (LoyaltyCard, LoyaltyProgram, LoyaltyReward, LoyaltyTransaction, LoyaltyTransactionNote,
                       RetiredCard)
-from . import clock, ledger
+from . import clock, ledger, messages
 from .actor import Actor
 from .cards import get_card
 from .errors import (CardPendingConfirmation, Conflict, CooldownActive, DailyLimitReached, Forbidden,
@@ -134,9 +134,12 @@ def add_stamps(actor: Actor, card_number: str, data: dict, *, idempotency_key: s
             raise CooldownActive(available_at=until, retry_after=retry, tz=program.vendor.timezone)
         raise DailyLimitReached(available_at=until, retry_after=retry, tz=program.vendor.timezone,
                                 limit=program.daily_stamp_limit)
+    before = card.stamps
     tx = append(card, actor, type="stamp_add", delta=count, staff=pin_check.staff, note=note,
                 idempotency_key=idempotency_key,
                 card_changes={"last_stamp_at": now, **_confirmation(card, actor, pin_check.staff, now)})
+    if program.nudges:  # automatic messages (issue 16): written in this transaction, carried by the outbox row
+        messages.after_balance_change(card, program, before)
     pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
     return card, tx
 
@@ -178,8 +181,11 @@ def earn_points(actor: Actor, card_number: str, data: dict, *, idempotency_key: 
         points = points_for_amount(program, amount)
         if points < 1:
             raise ValidationError(fields={"amount": [_l("This amount is too small to earn a point.")]})
+    before = card.points
     tx = append(card, actor, type="points_earn", delta=points, amount=amount, staff=pin_check.staff, note=note,
                 idempotency_key=idempotency_key, card_changes=_confirmation(card, actor, pin_check.staff, clock.now()))
+    if program.nudges:
+        messages.after_balance_change(card, program, before)
     pin_check.succeeded()  # a right PIN forgives earlier typos only once its operation is done
     return card, tx
 

@@ -57,7 +57,15 @@ def _values(db, demo) -> dict[str, list]:
     vendor = db.session.get(Vendor, demo["vendor"]["id"])
     assert db.session.get(LoyaltyProgram, stamp_id) is not None
     numbers = [cards[stamp_id].card_number, cards[points_id].card_number]
+    from portal.services import messages
+    from portal.services.accounts import actor_for_user
+
+    owner = db.session.scalars(select(User).where(User.vendor_id == demo["vendor"]["id"], User.role == "owner")).first()
+    message = messages.create(actor_for_user(owner), {"program_id": stamp_id, "segment": "all",
+                                                      "texts": {"en": "A message"}}, send=True)
+    db.session.commit()
     return {
+        "message_id": [message.id],
         "program_id": [stamp_id, points_id],
         "card_number": numbers,
         "number": numbers,

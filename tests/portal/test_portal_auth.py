@@ -160,7 +160,7 @@ CSRF_ROUTES = [
     "/staff/users/1/active", "/customers/{card}/adjust", "/transactions/1/void", "/customers/import",
     "/tablet/card/{card}", "/customers/{card}/replace", "/customers/{card}/merge",
     "/staff/logout-everywhere", "/programs/{stamps}/relevance", "/tablet/undo/1", "/settings",
-    "/staff/signals/review",
+    "/staff/signals/review", "/messages/new", "/programs/{stamps}/nudges",
 ]
 ADMIN_CSRF_ROUTES = ["/admin/vendors", "/admin/vendors/{vendor}/active", "/admin/ledger"]
 

@@ -65,6 +65,10 @@ JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 
 _RESOURCE_RE = re.compile(r"^/walletobjects/v1/(loyaltyClass|loyaltyObject)(?:/([^/]+))?$")
+_ADD_MESSAGE_RE = re.compile(r"^/walletobjects/v1/loyaltyObject/([^/]+)/addMessage$")
+#: Google: at most 3 messages with TEXT_AND_NOTIFY per pass in 24 hours; a 4th is refused (QuotaExceeded).
+NOTIFY_LIMIT = 3
+NOTIFY_WINDOW_SECONDS = 24 * 3600
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -219,6 +223,9 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "error":
             status, payload = error_status, _error(error_status, "stand-in is failing on purpose")
             standin._record(RecordedRequest(method, path, status, None, authorization))
+        elif _ADD_MESSAGE_RE.match(path):
+            status, payload, parsed = standin._add_message(method, path, raw, authorization)
+            standin._record(RecordedRequest(method, path, status, parsed, authorization))
         elif path == "/token":
             status, payload, form = standin._token(method, raw)
             standin._record(RecordedRequest(method, path, status, form, authorization))
@@ -276,6 +283,7 @@ class GoogleStandin:
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (email, expiry)
         self._store: dict[str, dict[str, dict[str, Any]]] = {"loyaltyClass": {}, "loyaltyObject": {}}
         self._requests: list[RecordedRequest] = []
+        self._notifications: dict[str, list[float]] = {}  # object id -> times of TEXT_AND_NOTIFY messages
         self._mode = "ok"
         self._error_status = 503
         self._faults_on_token_endpoint = True
@@ -548,6 +556,41 @@ class GoogleStandin:
                 store[resource_id] = updated
                 return 200, updated, body
             return 405, _error(405, f"{method} not allowed here"), body
+
+    def _add_message(self, method: str, path: str, raw: bytes, authorization: str | None
+                     ) -> tuple[int, dict[str, Any], Any]:
+        """``POST loyaltyObject/{id}/addMessage`` ``{"message": {...}}``: the message joins the object's
+        ``messages``; a ``TEXT_AND_NOTIFY`` beyond 3 in 24 h (``time.time()``) is refused with 429, as Google
+        refuses it with a QuotaExceeded error."""
+        if method != "POST":
+            return 405, _error(405, f"{method} not allowed here"), None
+        if not self._authorized(authorization):
+            return 401, _error(401, "Request had invalid authentication credentials."), None
+        resource_id = unquote(_ADD_MESSAGE_RE.match(path).group(1))
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            return 400, _error(400, "Invalid JSON payload received."), None
+        message = body.get("message") if isinstance(body, dict) else None
+        if not isinstance(message, dict) or message.get("messageType", "TEXT") not in ("TEXT", "TEXT_AND_NOTIFY"):
+            return 400, _error(400, "A message with messageType TEXT or TEXT_AND_NOTIFY is required."), body
+        with self._lock:
+            existing = self._store["loyaltyObject"].get(resource_id)
+            if existing is None:
+                return 404, _error(404, f"Resource not found: {resource_id}"), body
+            now = time.time()
+            sent = self._notifications.setdefault(resource_id, [])
+            if message.get("messageType") == "TEXT_AND_NOTIFY":
+                if len([t for t in sent if now - t < NOTIFY_WINDOW_SECONDS]) >= NOTIFY_LIMIT:
+                    return 429, _error(429, "QuotaExceededException: too many notifications for this pass"), body
+                sent.append(now)
+            existing.setdefault("messages", []).append(json.loads(json.dumps(message)))
+            return 200, {"resource": existing}, body
+
+    def messages(self, object_id: str) -> list[dict[str, Any]]:
+        """The messages added to an object (``addMessage``), oldest first."""
+        with self._lock:
+            return json.loads(json.dumps(self._store["loyaltyObject"].get(object_id, {}).get("messages", [])))
 
     def _check_id(self, resource_id: str) -> str | None:
         if self.issuer_id and not resource_id.startswith(f"{self.issuer_id}."):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from ...services import cards, operations, pins, programs, reissue, relevance, stats
+from ...services import cards, messages, operations, pins, programs, reissue, relevance, stats
 from ...services.wallet import health as wallet_health
 from ...services.errors import NotFound
 from ...services.serializers import card_to_dict, pin_to_dict, program_to_dict, transaction_to_dict
@@ -223,3 +223,49 @@ def staff_signal_review():
 
     row = staff_signals.review(g.actor, json_body(), g.actor.name or "API")
     return {"key": row.signal_key, **staff_signals.review_to_dict(row)}, 201
+
+
+# --- messages to pass holders and nudges (issue 16) -----------------------------------------------------------------
+
+@bp.get("/messages")
+def list_messages():
+    return {"messages": [messages.message_to_dict(m) for m in messages.list_messages(g.actor)]}
+
+
+@bp.post("/messages")
+def create_message():
+    data = json_body()
+    from ...services.validation import Fields
+
+    f = Fields(data)
+    send = f.boolean("send")
+    f.done()
+    message = messages.create(g.actor, data, send=send)
+    return messages.message_to_dict(message), 201
+
+
+@bp.post("/messages/preview")
+def preview_message():
+    counts = messages.preview(g.actor, json_body())
+    counts["scheduled_at"] = counts["scheduled_at"].isoformat() if counts["scheduled_at"] else None
+    return counts
+
+
+@bp.get("/messages/<int:message_id>")
+def get_message(message_id):
+    return messages.message_to_dict(messages.get_message(g.actor, message_id))
+
+
+@bp.post("/messages/<int:message_id>/send")
+def send_message(message_id):
+    return messages.message_to_dict(messages.send(g.actor, message_id))
+
+
+@bp.get("/programs/<int:program_id>/nudges")
+def get_nudges(program_id):
+    return messages.nudge_settings(g.actor, program_id)[1]
+
+
+@bp.put("/programs/<int:program_id>/nudges")
+def put_nudges(program_id):
+    return messages.save_nudges(g.actor, program_id, json_body())

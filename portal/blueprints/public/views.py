@@ -23,7 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from ...extensions import limiter
-from ...services import cards, clock, enrolment, programs, reissue, sign_in
+from ...services import cards, clock, enrolment, messages, programs, reissue, sign_in
 from ...services.errors import DomainError, ValidationError
 from ...services.operations import UNDO_NOTE
 from ...services.validation import EMAIL_RE
@@ -255,8 +255,23 @@ def card(token):
         "reward_ready": program.is_stamps and required and card.stamps >= required,
         "to_go": max(0, required - card.stamps) if program.is_stamps else 0,
         "rewards": rewards, "history": _history(card), "links": links.for_card(card),
+        "message": messages.latest_text(card), "messages_off": messages.opted_out(card.id), "form": FlaskForm(),
     }
     return _no_store(render("public/card.html", None, **context))
+
+
+@bp.post("/c/<token>/messages")
+def card_messages(token):
+    """The holder turns the shop's messages off (or on again). The card link is the credential: only its holder
+    reaches this page."""
+    card = _card(token)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    off = request.form.get("messages") == "off"
+    messages.set_opt_out(card, off)
+    flash(_("You will get no more messages from %(shop)s on this card.", shop=card.program.vendor.name) if off
+          else _("Messages from %(shop)s are on again.", shop=card.program.vendor.name), "success")
+    return _no_store(redirect(url_for("public.card", token=card.public_token), 303))
 
 
 @bp.get("/c/<token>/qr.svg")

@@ -1,2 +1,3 @@
 """The vendor pages, one module per area."""
-from . import auth, customers, dashboard, exports, filters, people, poster, programs, staff, tablet  # noqa: F401
+from . import (auth, customers, dashboard, exports, filters, messages, people, poster, programs, staff,  # noqa: F401
+               tablet)

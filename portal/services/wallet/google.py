@@ -238,6 +238,11 @@ class GoogleWalletClient:
     def patch_object(self, object_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._request("PATCH", self._url("loyaltyObject", object_id), body)
 
+    def add_message(self, object_id: str, message: dict[str, Any]) -> dict[str, Any]:
+        """``POST loyaltyObject/{id}/addMessage`` with ``{"message": …}``: the message is added to the pass's
+        details; with ``messageType`` ``TEXT_AND_NOTIFY`` the holder is notified too (at most 3 a day per pass)."""
+        return self._request("POST", self._url("loyaltyObject", object_id) + "/addMessage", {"message": message})
+
     def upsert_object(self, body: dict[str, Any]) -> dict[str, Any]:
         """PATCH the object; if it does not exist yet (404), insert it.
 

@@ -19,7 +19,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from ...models import LoyaltyCard, LoyaltyProgram, RetiredCard
-from .. import clock
+from .. import clock, messages
 from ..cards import format_card_number
 from ..i18n import SUPPORTED
 from . import images
@@ -204,6 +204,9 @@ def pass_json(card: LoyaltyCard) -> dict:
     if card.customer_name:
         store_card["secondaryFields"].append(_field("member", "label_member", card.customer_name,
                                                     textAlignment="PKTextAlignmentRight"))
+    message = messages.pass_back_field(card)  # the latest message to the holder (issue 16), first on the back
+    if message is not None:
+        store_card["backFields"].insert(0, message)
     from .. import relevance
 
     return {

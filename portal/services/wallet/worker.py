@@ -40,6 +40,7 @@ from ...extensions import db
 from ...models import AppleDeviceRegistration, LoyaltyCard, LoyaltyProgram, ProgramLocation, RetiredCard, WalletOutbox
 from ...storage.outbox import retry_delay, serialise_claims, skip_locked, worker_transaction
 from .. import clock
+from .. import messages
 from . import google_objects, health
 from .settings import apple_configured, google_configured, setting
 
@@ -63,10 +64,15 @@ class CardJob:
     reasons: set[str] = dataclasses.field(default_factory=set)
     #: (Apple serial, Google object id) of the card's retired identities, when a row says ``retired``
     retired: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)
-    #: APNs pushes sent this round (pass health: the last push's result)
-    pushed: int = 0
     #: the program's shop locations (the Google class's merchantLocations)
     locations: list = dataclasses.field(default_factory=list)
+    #: Messages to pass holders waiting for this card (services/messages.py), Google notifications it used in the
+    #: last 24 h, Apple pushes sent this round (also pass health's last push), and the deliveries done: (id, Google
+    #: mode).
+    messages: list[dict] = dataclasses.field(default_factory=list)
+    notifications_used: int = 0
+    apple_pushes: int = 0
+    messages_done: list[tuple[int, str | None]] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +105,7 @@ class WalletWorker:
         self._google = None
         self._ensured_classes: dict[str, object] = {}
         self._stop = threading.Event()
+        self._miss_you_at: dt.datetime | None = None
 
     # -- clients ---------------------------------------------------------------------------------------------
     def apns(self):
@@ -198,7 +205,12 @@ class WalletWorker:
                 for loc in session.scalars(select(ProgramLocation).where(ProgramLocation.program_id.in_(program_ids))
                                            .order_by(ProgramLocation.program_id, ProgramLocation.position)):
                     locations.setdefault(loc.program_id, []).append(loc)
+            waiting = messages.pending_for(session, ids)
+            used = messages.notifications_used(session, [i for i in waiting if found.get(i) is not None
+                                                         and found[i].google_object_id], clock.now())
             for job in jobs:
+                job.messages = waiting.get(job.card_id, [])
+                job.notifications_used = used.get(job.card_id, 0)
                 job.card = found.get(job.card_id)
                 job.locations = locations.get(job.card.program_id, []) if job.card is not None else []
                 if job.card is not None:
@@ -211,11 +223,13 @@ class WalletWorker:
         with worker_transaction(write=True) as session:
             now = clock.now()
             mine = and_(WalletOutbox.claimed_by == self.worker_id, WalletOutbox.delivered_at.is_(None))
+            messages.record_sent(session, [(delivery_id, mode, job.apple_pushes)
+                                           for job in jobs for delivery_id, mode in job.messages_done])
             gone = [rid for job in jobs for rid in job.gone_registrations]
             if gone:
                 session.execute(delete(AppleDeviceRegistration).where(AppleDeviceRegistration.id.in_(gone)))
             for job in jobs:
-                if job.pushed or (job.registrations and job.apple_error):
+                if job.apple_pushes or (job.registrations and job.apple_error):
                     health.record_push(session, job.card_id, job.apple_error or "ok", len(job.gone_registrations))
                 if job.google_object_id and job.card is not None and job.card.google_object_id is None:
                     session.execute(update(LoyaltyCard).where(LoyaltyCard.id == job.card_id,
@@ -259,7 +273,6 @@ class WalletWorker:
             failures.append(f"APNs {result.status} {result.reason or ''}".strip())
         if failures:
             job.apple_error = f"{len(failures)} of {len(job.registrations)} pushes failed: {failures[0]}"
-        job.pushed = sent
         return sent
 
     def _ensure_class(self, program, locations=()) -> None:
@@ -284,6 +297,12 @@ class WalletWorker:
         from .google import GoogleWalletError
 
         card = job.card
+        if job.reasons == {"message"} and card.google_object_id and job.messages:
+            # Only a message: the object is as the last update left it, so the message is added to it without
+            # PATCHing it first (one call per card instead of two). An object deleted meanwhile is recreated below.
+            if self.send_messages(job, card.google_object_id, missing_ok=True):
+                job.google_object_id = card.google_object_id
+                return True
         try:
             self._ensure_class(card.program, job.locations)
             with self.app.app_context():
@@ -304,7 +323,45 @@ class WalletWorker:
             job.google_error = f"Google: {type(exc).__name__}: {exc}"[:500]
             return False
         job.google_object_id = body["id"]
+        self.send_messages(job, body["id"])
         return True
+
+    def send_messages(self, job: CardJob, object_id: str, *, missing_ok: bool = False) -> bool:
+        """Google's ``addMessage`` for each message waiting: ``TEXT_AND_NOTIFY`` while the pass had fewer than 3
+        notifying messages in the last 24 h, else ``TEXT`` (added silently: Google would refuse a 4th notification
+        with a quota error). A quota error we did not expect (another sender) is answered with the silent kind."""
+        from .google import GoogleWalletError
+
+        for delivery in job.messages:
+            notify = job.notifications_used < messages.GOOGLE_NOTIFY_LIMIT
+            with self.app.app_context():
+                body = messages.google_message(delivery, job.card, notify)
+            try:
+                try:
+                    self.google().add_message(object_id, body)
+                except GoogleWalletError as exc:
+                    if not (notify and exc.status == 429):
+                        raise
+                    notify = False
+                    job.notifications_used = messages.GOOGLE_NOTIFY_LIMIT
+                    self.google().add_message(object_id, {**body, "messageType": "TEXT"})
+            except GoogleWalletError as exc:
+                if missing_ok and exc.not_found:
+                    return False  # the object is not there: the caller inserts it, then adds the messages
+                job.google_error = f"Google addMessage {exc.status}: {exc.message}"[:500]
+                return True
+            job.notifications_used += int(notify)
+            job.messages_done.append((delivery["id"], "notify" if notify else "silent"))
+        return True
+
+    def finish_messages(self, job: CardJob) -> None:
+        """Messages of a card without a Google pass (or without Google configured) are done once Apple was
+        pushed: the pass the devices fetch carries the latest one."""
+        if job.google_error is not None or (google_configured(self.app) and job.card is not None
+                                            and job.card.erased_at is None):
+            return
+        done = {d[0] for d in job.messages_done}
+        job.messages_done += [(m["id"], None) for m in job.messages if m["id"] not in done]
 
     def erase_google(self, job: CardJob) -> bool:
         """GDPR erasure: the card's Google Wallet object loses the customer's name and becomes inactive."""
@@ -347,30 +404,53 @@ class WalletWorker:
         return True
 
     # -- rounds ------------------------------------------------------------------------------------------------
+    def tick(self) -> dict:
+        """Release the scheduled messages that are due; every few minutes, queue the "we miss you" nudges
+        (services/messages.py). A reading look first, so an idle worker does not take SQLite's write lock."""
+        now = clock.now()
+        miss_you = self._miss_you_at is None or now - self._miss_you_at >= messages.MISS_YOU_EVERY
+        with worker_transaction(write=False) as session:
+            due = messages.due_work(session, now, miss_you=miss_you)
+        if not due:
+            if miss_you:
+                self._miss_you_at = now
+            return {"released": 0, "miss_you": 0}
+        with worker_transaction(write=True) as session:
+            done = messages.tick(session, miss_you=miss_you)
+        if miss_you:
+            self._miss_you_at = now
+        return done
+
     def run_round(self) -> RoundResult:
         result = RoundResult()
         with self.app.app_context():
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the deliveries below must not wait for it
+                log.exception("wallet: the messages' tick failed")
             jobs = self.claim()
             if not jobs:
                 return result
             self.load(jobs)
             db.session.remove()
         result.claimed = sum(len(j.row_ids) for j in jobs)
-        for job in jobs:
-            if job.card is None:
-                continue  # the card is gone: nothing to tell any wallet
-            try:
-                # Erased cards and old identities too: their devices then fetch a voided pass.
-                result.pushes += self.send_apple(job)
-            except Exception as exc:  # noqa: BLE001 - e.g. certificate files unreadable
-                log.exception("wallet: APNs delivery for card %s failed", job.card_id)
-                job.apple_error = f"APNs: {type(exc).__name__}: {exc}"[:500]
-                self._apns = None
-            result.google_updates += self.retire_google(job)
-            if job.card.erased_at is not None:
-                result.google_updates += int(self.erase_google(job))
-                continue
-            result.google_updates += int(self.send_google(job))
+        live = [job for job in jobs if job.card is not None]  # a card that is gone: nothing to tell any wallet
+        # Apple and Google are independent: the round's APNs pushes run in a second thread while this one talks
+        # to Google, so a round takes about the longer of the two instead of their sum. Each side writes only its
+        # own fields of a job (apple_* / google_*, messages_done); finish_messages runs after both.
+        pusher = threading.Thread(target=self._push_all, args=(live, result), name="wallet-apns", daemon=True)
+        pusher.start()
+        try:
+            for job in live:
+                result.google_updates += self.retire_google(job)
+                if job.card.erased_at is not None:
+                    result.google_updates += int(self.erase_google(job))
+                    continue
+                result.google_updates += int(self.send_google(job))
+        finally:
+            pusher.join()
+        for job in live:
+            self.finish_messages(job)
         with self.app.app_context():
             self.record(jobs)
             db.session.remove()
@@ -382,6 +462,17 @@ class WalletWorker:
                 log.warning("wallet: card %s not delivered (attempt %d): %s", job.card_id, job.attempts + 1,
                             "; ".join(e for e in (job.apple_error, job.google_error) if e))
         return result
+
+    def _push_all(self, jobs: list[CardJob], result: RoundResult) -> None:
+        for job in jobs:
+            try:
+                # Erased cards and old identities too: their devices then fetch a voided pass.
+                job.apple_pushes = self.send_apple(job)
+                result.pushes += job.apple_pushes
+            except Exception as exc:  # noqa: BLE001 - e.g. certificate files unreadable
+                log.exception("wallet: APNs delivery for card %s failed", job.card_id)
+                job.apple_error = f"APNs: {type(exc).__name__}: {exc}"[:500]
+                self._apns = None
 
     def run_once(self, max_rounds: int = 1000, *, close: bool = True) -> RoundResult:
         """Deliver everything that is due now, then return (``wallet-worker --once``); closes the connections
