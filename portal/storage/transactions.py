@@ -59,6 +59,8 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # The connection's busy timeout (``connect_args``), which a writer's BEGIN below sets aside while it waits.
+    connection_record.info["sqlite_busy_timeout_ms"] = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
     cursor.close()
 
 
@@ -74,10 +76,12 @@ def _sqlite_on_begin(conn):
         return
     # Wait for the write lock in short steps rather than in SQLite's busy handler, which sleeps 1, 2, 5, 10 … up
     # to 100 ms between attempts (under a steady load of stamps a writer starves there while the lock is free),
-    # until the busy timeout; then "database is locked", answered 503 busy by ``run_unit``.
-    timeout = conn.connection.dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0] / 1000
-    deadline = time.monotonic() + timeout
-    conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+    # until the busy timeout; then "database is locked", answered 503 busy by ``run_unit``. The busy timeout is
+    # a setting of the driver's connection, set aside there meanwhile (not a statement of the transaction).
+    busy_timeout_ms = conn.connection.info["sqlite_busy_timeout_ms"]
+    pragma = conn.connection.dbapi_connection.execute
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    pragma("PRAGMA busy_timeout = 0")
     try:
         delay = 0.0002
         while True:
@@ -90,7 +94,7 @@ def _sqlite_on_begin(conn):
             time.sleep(delay)
             delay = min(delay * 2, 0.002)
     finally:
-        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        pragma(f"PRAGMA busy_timeout = {busy_timeout_ms}")
 
 
 def is_retryable(exc: BaseException) -> bool:
