@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify, make_response, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
@@ -31,6 +32,37 @@ HTTP_MESSAGES = {
     429: _l("Too many requests. Please wait a moment and try again."),
     500: _l("Something went wrong on our side. Nothing was changed."),
 }
+
+
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Permissions-Policy", "camera=(self), microphone=(), geolocation=()"),
+    ("Content-Security-Policy",
+     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+     "frame-ancestors 'none'"),
+    ("Cache-Control", "no-store"),
+)
+SECURITY_HEADERS = tuple((name.lower(), name, value) for name, value in SECURITY_HEADERS)
+
+
+class CookieSession(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, without the work a request that has no session cookie and never touches the
+    session would pay for nothing (an API call with a bearer key, a first visit): Flask builds the cookie signer
+    before it looks for the cookie, and works out the cookie's settings before it sees there is nothing to
+    save. Reading, writing and verifying a session are Flask's own."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()  # what Flask returns for a request without the cookie
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if not session and not session.modified and not session.accessed:
+            return  # nothing was read, set or removed: no cookie to send, no Vary
+        super().save_session(app, session, response)
 
 
 def wants_json() -> bool:
@@ -80,6 +112,8 @@ def error_page(status: int, message, **context):
 
 
 def init_web(app: Flask) -> None:
+    app.session_interface = CookieSession()
+
     @login_manager.user_loader
     def load_user(session_id: str):
         from .services.accounts import user_for_session
@@ -137,22 +171,18 @@ def init_web(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
+        # Owner, tablet and customer pages and the API carry personal data: no browser or proxy keeps a copy
+        # (Cache-Control: no-store). A response that may be cached says so itself (static files, a program's logo
+        # and theme, a pass with its Last-Modified, the poster), so forgetting the header on a new page errs on the
+        # private side. Every header a response did not set itself is added.
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
-        headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-            "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
-            "form-action 'self'; frame-ancestors 'none'")
-        if request.is_secure or app.config.get("APP_ENV") == "production":
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        # Owner, tablet and customer pages and the API carry personal data: no browser or proxy keeps a copy. A
-        # response that may be cached says so itself (static files, a program's logo and theme, a pass with its
-        # Last-Modified, the poster), so forgetting the header on a new page errs on the private side.
-        headers.setdefault("Cache-Control", "no-store")
+        present = {name.lower() for name in headers.keys()}
+        for key, name, value in SECURITY_HEADERS:
+            if key not in present:
+                headers.add(name, value)
+        if (request.is_secure or app.config.get("APP_ENV") == "production") \
+                and "strict-transport-security" not in present:
+            headers.add("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
 
     from .services.cards import format_card_number

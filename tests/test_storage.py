@@ -9,9 +9,10 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, select, text
 
 from portal.extensions import db
+from portal.models import WalletOutbox
 
 from support import IS_PG, csrf_from, field_value
 
@@ -180,16 +181,27 @@ def test_ledger_verification_from_the_admin_page_never_holds_the_write_lock(clie
 
 
 def test_the_ledger_append_leaves_every_column_it_does_not_set_to_its_default(app, shop):
-    """A statement binding every column from the object would write NULL where a column has a default: the
-    outbox row is given only its card and reason; its attempts and times come from the columns' defaults."""
+    """The ledger's writes are statements built once and run with parameters: SQLAlchemy must still fill in every
+    column a call does not give. A statement binding every column from the object would write NULL where a
+    column has a default. The outbox row is given only its card and reason: every other column with a default
+    (today attempts, created_at, available_at — and any added later) must hold it. The stamp gives no note: the
+    ledger's note is its default, not NULL."""
     response = shop.api.post(f"{V}/cards/{shop.stamp_card.card_number}/stamps", json={"staff_pin": "4321"})
     assert response.status_code == 201, response.json
     db.session.rollback()
-    row = db.session.execute(text("SELECT reason, attempts, created_at, available_at FROM wallet_outbox "
-                                  "WHERE card_id = :id AND reason = 'balance'"), {"id": shop.stamp_card.id}).one()
-    assert row.reason == "balance" and row.attempts == 0 and row.created_at is not None and row.available_at
-    tx = db.session.execute(text("SELECT id, note, hash FROM loyalty_transactions")).one()
-    assert tx.id == response.json["transaction"]["id"] and tx.note == "" and tx.hash
+    outbox = WalletOutbox.__table__
+    row = db.session.execute(select(outbox).where(outbox.c.card_id == shop.stamp_card.id,
+                                                  outbox.c.reason == "balance")).one()._mapping
+    defaulted = [c for c in outbox.columns if c.key not in ("id", "card_id", "reason")
+                 and (c.default is not None or c.server_default is not None)]
+    assert {c.key for c in defaulted} >= {"attempts", "created_at", "available_at"}
+    for column in defaulted:
+        assert row[column] is not None, column.key
+        if column.default is not None and column.default.is_scalar:
+            assert row[column] == column.default.arg, column.key
+    assert row[outbox.c.delivered_at] is None and row[outbox.c.claimed_by] is None
+    tx = db.session.execute(text("SELECT id, note, hash, created_at FROM loyalty_transactions")).one()
+    assert tx.id == response.json["transaction"]["id"] and tx.note == "" and tx.hash and tx.created_at
 
 
 @pytest.fixture

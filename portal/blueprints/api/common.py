@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import json
 
-from flask import g, jsonify, request
+from flask import g, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -78,13 +78,12 @@ def balance_change(view):
             g.actor.idempotency_scope, request.headers.get("Idempotency-Key"),
             lambda: idempotency.request_fingerprint(request.method, request.path, json_body()), work,
             lambda error: (error.status, {"error": error.to_dict()}))
-        response = jsonify(body)
-        response.status_code = status
-        if replayed:
-            response.headers["Idempotent-Replayed"] = "true"
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
         retry_after = (body.get("error") or {}).get("retry_after") if isinstance(body, dict) else None
         if retry_after is not None:  # a refusal (replayed or not) keeps its Retry-After header
-            response.headers["Retry-After"] = str(retry_after)
-        return response
+            headers["Retry-After"] = str(retry_after)
+        # Flask makes the JSON response from the body after the view's unit of work has committed: on SQLite the
+        # write lock is not held while it is encoded.
+        return body, status, headers
 
     return wrapper
