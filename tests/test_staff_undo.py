@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import LoyaltyCard, LoyaltyTransaction, PinLockout, WalletOutbox
 from portal.services import ledger, operations
 from portal.services.accounts import actor_for_user
+from tests.support import rewards_of
 
 V = "/api/v1/vendor/loyalty"
 UTC = dt.timezone.utc
@@ -220,7 +221,7 @@ def test_points_and_redemption_undo(shop):
     card = shop.points_card.card_number
     earn = shop.api.post(f"{V}/cards/{card}/points", json={"amount": "30.00", "staff_pin": "4321"})
     assert earn.status_code == 201
-    reward = [r for r in shop.points.rewards if r.name == "Croissant"][0]
+    reward = [r for r in rewards_of(shop.points) if r.name == "Croissant"][0]
     redeem = shop.api.post(f"{V}/cards/{card}/points/redeem", json={"reward_id": reward.id, "staff_pin": "4321"})
     assert redeem.json["card"]["points"] == 10 and redeem.json["card"]["rewards_redeemed"] == 1
     r = undo(shop.api, redeem.json["transaction"]["id"])

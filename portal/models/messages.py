@@ -56,7 +56,7 @@ class PassMessage(Model):
     created_by: Mapped[str] = mapped_column(String(120), nullable=False, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=now)
 
-    program = relationship("LoyaltyProgram", lazy="select")
+    program = relationship("LoyaltyProgram", lazy="raise_on_sql")
 
 
 class PassMessageDelivery(Model):

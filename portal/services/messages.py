@@ -38,7 +38,7 @@ from . import clock
 from .actor import Actor
 from .errors import Conflict, NotFound, ValidationError
 from .i18n import SUPPORTED, normalise_locale
-from .programs import get_program
+from .programs import active_rewards, get_program
 from .validation import Fields
 
 log = logging.getLogger("portal.messages")
@@ -503,8 +503,8 @@ def after_balance_change(card: LoyaltyCard, program: LoyaltyProgram, before: int
         elif now_have == required - 1 and before < now_have:
             kind = "one_to_go"
     else:
-        costs = [r.points_cost for r in program.rewards if r.active]
-        if costs and before < min(costs) <= card.points:
+        cheapest = active_rewards(program)[:1]  # the stamp path loads no catalog: one query, nudges on only
+        if cheapest and before < cheapest[0].points_cost <= card.points:
             kind = "reward_ready"
     item = settings.get(kind) if kind else None
     if not item or not item.get("on") or not item.get("message_id"):
@@ -550,7 +550,7 @@ def tick(session, *, miss_you: bool = True) -> dict:
         PassMessage.status == "scheduled", PassMessage.scheduled_at <= now).order_by(PassMessage.scheduled_at)
         .limit(100)).all()
     for message_id, program_id in due:
-        program = session.get(LoyaltyProgram, program_id)
+        program = session.get(LoyaltyProgram, program_id, options=[joinedload(LoyaltyProgram.vendor)])
         if program is None or not program.active or not program.vendor.active:
             continue  # a paused program's message waits until it is resumed
         released += int(release(message_id, program, session) > 0)
