@@ -21,7 +21,6 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import signal
 import socket
 import threading
 import uuid
@@ -35,6 +34,7 @@ from ...extensions import db
 from ...models import LoyaltyCard, LoyaltyProgram, MailOutbox
 from ...storage.outbox import retry_delay, skip_locked, worker_transaction
 from .. import clock
+from ..worker_signals import stop_on_signals
 from .settings import setting, smtp_configured
 from .transport import PermanentFailure, build_message, transport_for
 
@@ -226,9 +226,4 @@ class MailWorker:
         log.info("mail worker %s stopped", self.worker_id)
 
     def install_signal_handlers(self) -> None:
-        def handler(signum, frame):  # noqa: ARG001
-            log.info("mail worker: signal %s, finishing the current round", signum)
-            self.stop()
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        stop_on_signals(self.stop, "mail worker")

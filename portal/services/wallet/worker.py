@@ -26,7 +26,6 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import signal
 import socket
 import threading
 import uuid
@@ -40,6 +39,7 @@ from ...extensions import db
 from ...models import AppleDeviceRegistration, LoyaltyCard, LoyaltyProgram, ProgramLocation, RetiredCard, WalletOutbox
 from ...storage.outbox import retry_delay, serialise_claims, skip_locked, worker_transaction
 from .. import clock
+from ..worker_signals import stop_on_signals
 from .. import messages
 from . import google_objects, health
 from .settings import apple_configured, google_configured, setting
@@ -505,9 +505,4 @@ class WalletWorker:
         log.info("wallet worker %s stopped", self.worker_id)
 
     def install_signal_handlers(self) -> None:
-        def handler(signum, frame):  # noqa: ARG001
-            log.info("wallet worker: signal %s, finishing the current round", signum)
-            self.stop()
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        stop_on_signals(self.stop, "wallet worker")
