@@ -49,10 +49,13 @@ def run_workers(make_app, worker_class, *, rounds: int, count: int = 2, batch: i
     from portal.extensions import db
 
     errors: list[Exception] = []
+    # The apps are made before the threads start: CPython 3.11.7 can fail two compilations running at once in
+    # threads ("SystemError: AST constructor recursion depth mismatch", seen in this test's create_app); the
+    # workers' rounds still run at the same time.
+    apps = [make_app() for _ in range(count)]
 
-    def work(name):
+    def work(name, other):
         try:
-            other = make_app()
             worker = worker_class(other, worker_id=name, batch=batch)
             for _ in range(rounds):
                 worker.run_round()
@@ -63,7 +66,7 @@ def run_workers(make_app, worker_class, *, rounds: int, count: int = 2, batch: i
         except Exception as exc:  # noqa: BLE001 - reported to the test
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(count)]
+    threads = [threading.Thread(target=work, args=(f"w{i}", apps[i])) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
