@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from flask_babel import gettext as _, lazy_gettext as _l
-from sqlalchemy import and_, case, extract, func, literal, or_, select
+from sqlalchemy import BigInteger, and_, case, cast, extract, func, literal, or_, select
 
 from ..extensions import db
 from ..models import (LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, OpeningHours, Refusal, SignalReview,
@@ -369,7 +369,9 @@ def _busy_hour(scope: _Scope) -> list[Signal]:
     # The hours as epoch seconds, not timestamps: thousands of rows, and each distinct hour is converted to the
     # shop's weekday and hour once.
     per_hour = db.session.connection().execute(
-        select(_epoch(staff_rollup.c.bucket), staff_rollup.c.staff_name, func.sum(staff_rollup.c.actions))
+        # Integers: PostgreSQL's extract and sum are numerics, and Decimals hash and convert slowly by the thousand.
+        select(cast(_epoch(staff_rollup.c.bucket), BigInteger), staff_rollup.c.staff_name,
+               cast(func.sum(staff_rollup.c.actions), BigInteger))
         .where(staff_rollup.c.program_id.in_(list(scope.programs)), staff_rollup.c.bucket >= since,
                staff_rollup.c.bucket < scope.end)
         .group_by(staff_rollup.c.bucket, staff_rollup.c.staff_name)).all()
@@ -378,7 +380,7 @@ def _busy_hour(scope: _Scope) -> list[Signal]:
     slots: dict[float, tuple[int, int]] = {}
     week_start = scope.start.timestamp()
     for seconds, name, actions in per_hour:
-        slot = slots.get(seconds)  # PostgreSQL: a Decimal, SQLite: an int (both hash as their value)
+        slot = slots.get(seconds)
         if slot is None:
             local = dt.datetime.fromtimestamp(float(seconds), scope.tz)
             slot = slots[seconds] = (local.weekday(), local.hour)
