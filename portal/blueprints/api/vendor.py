@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from ...services import cards, messages, operations, pins, programs, reissue, relevance, stats
+from ...services import cards, messages, operations, pins, programs, reissue, relevance, staff_signals, stats
 from ...services.wallet import health as wallet_health
 from ...services.errors import NotFound
 from ...services.serializers import card_to_dict, pin_to_dict, program_to_dict, transaction_to_dict
+from ...services.validation import Fields
 from .common import authenticate, balance_change, json_body, query_int
 
 bp = Blueprint("vendor_api", __name__, url_prefix="/vendor/loyalty")
@@ -149,8 +150,6 @@ def list_pins():
 def create_pin():
     data = json_body()
     program_id = data.get("program_id")
-    from ...services.validation import Fields
-
     f = Fields(data)
     program_id = f.integer("program_id", required=True, minimum=1)
     f.done()
@@ -206,8 +205,6 @@ def put_relevance(program_id):
 @bp.get("/staff/signals")
 def staff_signals_list():
     """The week's staff signals (issue 17): of one person (``staff_name``) or of everybody."""
-    from ...services import staff_signals
-
     staff = request.args.get("staff_name") or None
     if staff is not None and len(staff) > 120:
         raise NotFound()
@@ -219,8 +216,6 @@ def staff_signals_list():
 
 @bp.post("/staff/signals/review")
 def staff_signal_review():
-    from ...services import staff_signals
-
     row = staff_signals.review(g.actor, json_body(), g.actor.name or "API")
     return {"key": row.signal_key, **staff_signals.review_to_dict(row)}, 201
 
@@ -235,8 +230,6 @@ def list_messages():
 @bp.post("/messages")
 def create_message():
     data = json_body()
-    from ...services.validation import Fields
-
     f = Fields(data)
     send = f.boolean("send")
     f.done()
