@@ -20,15 +20,3 @@ def console_errors(page):
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     return errors
-
-
-@pytest.fixture
-def tablet_page(browser):
-    """A page the size of a tablet, touch on, and the console errors it sees (the staff journeys)."""
-    context = browser.new_context(viewport={"width": 768, "height": 1024}, locale="en-GB", has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(f"{msg.text} @ {msg.location}") if msg.type == "error" else None)
-    yield page, errors
-    context.close()
