@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,6 +41,27 @@ def _env(app, database_url) -> dict:
     return env
 
 
+class _Worker:
+    """A worker process whose log is read as it comes (a full pipe would stall it), noting its "started" line."""
+
+    def __init__(self, command: list[str], env: dict):
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self.started = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line)
+            if "wallet worker" in line and "started" in line:
+                self.started.set()
+
+    def output(self) -> str:
+        return "".join(self.lines)[-3000:]
+
+
 def test_two_worker_processes_deliver_each_change_once_and_stop_on_sigterm(shop, app, apns, database_url,
                                                                           factories):
     cards = [shop.stamp_card] + [factories.card(shop.stamps) for _ in range(5)]
@@ -53,10 +75,10 @@ def test_two_worker_processes_deliver_each_change_once_and_stop_on_sigterm(shop,
     apns.clear()
 
     env = _env(app, database_url)
+    env["LOG_LEVEL"] = "INFO"  # the workers' "started" and "stopped" lines
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "loyalty", "wallet-worker", "--batch", "2",
                "--idle-sleep", "0.1"]
-    workers = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-               for _ in range(2)]
+    workers = [_Worker(command, env) for _ in range(2)]
     try:
         for card in cards:  # stamps while both workers poll
             r = shop.api.post(f"{V}/cards/{card.card_number}/stamps", json={"staff_pin": "4321"})
@@ -70,12 +92,18 @@ def test_two_worker_processes_deliver_each_change_once_and_stop_on_sigterm(shop,
                 break
             time.sleep(0.1)
         assert left == 0
+        for worker in workers:  # SIGTERM before its handler is installed would be a plain kill, not a stop
+            assert worker.started.wait(60), worker.output()
     finally:
         for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        outputs = [worker.communicate(timeout=30) for worker in workers]
-    for worker, (out, err) in zip(workers, outputs):
-        assert worker.returncode == 0, err.decode()[-2000:]
+            worker.process.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.process.wait(timeout=30)
+            worker.reader.join(timeout=10)
+            worker.process.stderr.close()
+    for worker in workers:
+        assert worker.process.returncode == 0, worker.output()
+        assert "stopped" in worker.output(), worker.output()
 
     db.session.rollback()
     delivered_by = Counter(r.claimed_by for r in db.session.scalars(db.select(WalletOutbox)))
