@@ -6,7 +6,7 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, bindparam, delete, or_, select, union_all, update
-from sqlalchemy.orm import contains_eager, joinedload, selectinload
+from sqlalchemy.orm import contains_eager, joinedload, load_only, selectinload
 from sqlalchemy.exc import IntegrityError
 
 from .. import storage
@@ -165,8 +165,22 @@ def _vendor_scoped(stmt, actor: Actor):
 _CARD = (select(LoyaltyCard).join(LoyaltyCard.program).where(LoyaltyCard.card_number == bindparam("number"))
          .options(contains_eager(LoyaltyCard.program).joinedload(LoyaltyProgram.vendor)))
 _VENDOR_CARD = _CARD.where(LoyaltyProgram.vendor_id == bindparam("vendor_id"))
+
+#: What a balance change reads of a card's program and vendor — the rules it checks and what its answer shows —
+#: and no more: not the program's texts, colours, logo and dates, which every stamp would otherwise fetch and
+#: decode. (A column left out here is still readable: the ORM loads it with one more query. tests/test_storage.py
+#: pins a stamp's statements, so a rule that starts reading one shows there.)
+BALANCE_COLUMNS = (
+    load_only(LoyaltyProgram.vendor_id, LoyaltyProgram.slug, LoyaltyProgram.name, LoyaltyProgram.type,
+              LoyaltyProgram.stamps_required, LoyaltyProgram.reward_text, LoyaltyProgram.points_per_unit,
+              LoyaltyProgram.currency, LoyaltyProgram.require_pin, LoyaltyProgram.cooldown_minutes,
+              LoyaltyProgram.daily_stamp_limit, LoyaltyProgram.pin_max_attempts, LoyaltyProgram.pin_lockout_minutes,
+              LoyaltyProgram.active, LoyaltyProgram.pending_signups, LoyaltyProgram.nudges),
+)
+_LOCKED_CARD = _CARD.options(contains_eager(LoyaltyCard.program).options(*BALANCE_COLUMNS))
 _STATEMENTS = {(False, False): _CARD, (True, False): _VENDOR_CARD,
-               (False, True): storage.locked(_CARD), (True, True): storage.locked(_VENDOR_CARD)}
+               (False, True): storage.locked(_LOCKED_CARD),
+               (True, True): storage.locked(_LOCKED_CARD.where(LoyaltyProgram.vendor_id == bindparam("vendor_id")))}
 
 
 def get_card(actor: Actor, card_number: str, *, for_update: bool = False) -> LoyaltyCard:
