@@ -170,6 +170,22 @@ def gunicorn(app_spec: str, env: dict, *, workers: int = 4, worker_class: str = 
             print("gunicorn log (tail):\n" + err[-4000:], file=sys.stderr)
 
 
+def cpu_seconds(pgid: int | None = None, comm: str | None = None) -> float:
+    """CPU time (user + system) used so far by the processes of process group ``pgid`` (a gunicorn started by
+    :func:`gunicorn`: master and workers), or by every process named ``comm`` (``postgres``: the database server)."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                head, _, rest = fh.read().rpartition(")")
+            fields = rest.split()
+            if (pgid is not None and int(fields[2]) == pgid) or (comm is not None and head.endswith("(" + comm)):
+                total += int(fields[11]) + int(fields[12])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 WRK_RE = re.compile(r"Requests/sec:\s+([\d.]+)")
 LAT_RE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 STATUS_RE = re.compile(r"^STATUS (\d+) (\d+)$", re.M)

@@ -1,5 +1,5 @@
 """One request after another through the app in-process (no server, no concurrency): the time of a stamp next to
-the portal's one-INSERT route and the plain Flask app's, best of ``--rounds`` × ``--requests``: wall time and
+the portal's one-INSERT route, the plain Flask app's and the plain app's stamp SQL written by hand (``floor``), best of ``--rounds`` × ``--requests``: wall time and
 the CPU time of this process (on SQLite everything; on PostgreSQL without the server's). Least sensitive
 to the machine's load of the figures in docs/performance.md §1.
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import PEPPER, SECRET, database, seed_stamp_shop  # noqa: E402
 
-NAMES = ("plain", "ceiling", "stamp_no_pin", "stamp_pin")
+NAMES = ("plain", "ceiling", "floor", "stamp_no_pin", "stamp_pin")
 
 
 def _caller(app, path: str, key: str | None, body: dict):
@@ -65,13 +65,15 @@ def measure(kind: str, requests: int, rounds: int, profile: str | None) -> dict:
             apps[name] = importlib.import_module(module).app
         import wsgi
 
+        apps["floor"] = apps["plain"]  # its second route: a stamp's SQL by hand (bench/plain_flask_app.py)
         apps["stamp_no_pin"] = apps["stamp_pin"] = wsgi.app
         callers = {}
         for name in NAMES:
-            if name.startswith("stamp"):
-                shop = shops[name]
+            if name.startswith("stamp") or name == "floor":
+                shop = shops["stamp_pin" if name == "stamp_pin" else "stamp_no_pin"]
                 body = {"count": 1, **({"staff_pin": shop["pins"][0]} if name == "stamp_pin" else {})}
-                paths = [f"/api/v1/vendor/loyalty/cards/{n}/stamps" for n in shop["cards"]]
+                prefix = "/floor" if name == "floor" else "/api/v1/vendor/loyalty"
+                paths = [f"{prefix}/cards/{n}/stamps" for n in shop["cards"]]
                 key = shop["key"]
             else:
                 body, key = {}, None
@@ -87,7 +89,7 @@ def measure(kind: str, requests: int, rounds: int, profile: str | None) -> dict:
                 call()
             profiler.disable()
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "60")))
+            pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(*([os.environ["FILTER"]] if os.environ.get("FILTER") else []), int(os.environ.get("TOP", "60")))
             print(out.getvalue())
         best = {name: float("inf") for name in NAMES}
         cpu = {name: float("inf") for name in NAMES}
@@ -126,7 +128,7 @@ def main() -> int:
         results[kind] = {name: round(ms, 3) for name, ms in best.items()}
     for kind, best in results.items():
         print(f"{kind:6s} wall " + "  ".join(f"{name} {best[name]:.3f} ms" for name in NAMES)
-              + f"  (stamp/plain {best['stamp_no_pin'] / best['plain']:.2f}, pin {best['stamp_pin'] / best['plain']:.2f})")
+              + f"  (floor/plain {best['floor'] / best['plain']:.2f}, stamp/plain {best['stamp_no_pin'] / best['plain']:.2f}, pin {best['stamp_pin'] / best['plain']:.2f})")
         print(f"{kind:6s} CPU of this process " + "  ".join(f"{name} {best[name + '_cpu']:.3f} ms" for name in NAMES))
     print(json.dumps(results))
     return 0

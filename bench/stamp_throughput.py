@@ -14,6 +14,9 @@ an API key; one program requires the PIN, the other does not. wrk POSTs one stam
   costs before any rule runs (its ratio to ``plain``);
 * ``raw_wsgi``: for reference, a bare WSGI function doing the same INSERT with the driver directly
   (``bench/bare_app.py``): what gunicorn and the database alone allow, with no framework at all;
+* ``floor``: the same plain application's second route, the SQL of a stamp written by hand (key look-up, card
+  read with its program and vendor, ledger row, card update, outbox row, one commit — no rules, no ORM objects):
+  what any stamp written through SQLAlchemy's ordinary execution can reach at best (its ratio to ``plain``);
 * stamps without a PIN, and stamps with a PIN required.
 
 Targets (ratios to ``plain``): no PIN ≥ 0.35 on PostgreSQL and ≥ 0.55 on SQLite; with a PIN ≥ 0.30 and ≥ 0.45.
@@ -29,10 +32,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, app_env, database, gunicorn, run_wrk, seed_stamp_shop, stamp_lua  # noqa: E402
+from common import ROOT, app_env, cpu_seconds, database, gunicorn, run_wrk, seed_stamp_shop, stamp_lua  # noqa: E402
 
 
-RUNS = ("raw_wsgi", "plain", "ceiling", "stamp_no_pin", "stamp_pin")
+RUNS = ("raw_wsgi", "plain", "ceiling", "floor", "stamp_no_pin", "stamp_pin")
+RATIO_RUNS = ("ceiling", "floor", "stamp_no_pin", "stamp_pin")
 TARGETS = {"pg": (0.35, 0.30), "sqlite": (0.55, 0.45)}  # (no PIN, PIN) × plain
 
 
@@ -56,25 +60,36 @@ def run_db(kind: str, seconds: int, workers: int, worker_class: str, threads: in
         scripts = {"raw_wsgi": lua.replace("/api/v1/vendor/loyalty", "/bare"),
                    "plain": lua.replace("/api/v1/vendor/loyalty", "/bare"),
                    "ceiling": lua.replace("/api/v1/vendor/loyalty", "/bare"),
+                   "floor": lua.replace("/api/v1/vendor/loyalty", "/floor"),
                    "stamp_no_pin": lua,
                    "stamp_pin": stamp_lua(with_pin["cards"], with_pin["key"], pin=with_pin["pins"][0])}
         options = dict(workers=workers, worker_class=worker_class, threads=threads)
         with ExitStack() as stack:
-            ports = {
-                "raw_wsgi": stack.enter_context(gunicorn("bare_app:app", env, cwd=ROOT / "bench", **options))[0],
-                "plain": stack.enter_context(gunicorn("plain_flask_app:app", env, cwd=ROOT / "bench", **options))[0],
-                "ceiling": stack.enter_context(gunicorn("bare_flask_app:app", env, cwd=ROOT / "bench",
-                                                        **options))[0],
+            servers = {
+                "raw_wsgi": stack.enter_context(gunicorn("bare_app:app", env, cwd=ROOT / "bench", **options)),
+                "plain": stack.enter_context(gunicorn("plain_flask_app:app", env, cwd=ROOT / "bench", **options)),
+                "ceiling": stack.enter_context(gunicorn("bare_flask_app:app", env, cwd=ROOT / "bench", **options)),
             }
-            ports["stamp_no_pin"] = ports["stamp_pin"] = stack.enter_context(gunicorn("wsgi:app", env, **options))[0]
+            servers["floor"] = servers["plain"]
+            servers["stamp_no_pin"] = servers["stamp_pin"] = stack.enter_context(gunicorn("wsgi:app", env, **options))
+            ports = {name: port for name, (port, _) in servers.items()}
             for name in RUNS:  # warm-up: imports, bcrypt once per worker, statement caches, prepared statements
                 run_wrk(f"http://127.0.0.1:{ports[name]}", scripts[name], seconds=3, connections=connections,
                         warmup=0)
             results = {name: [] for name in RUNS}
             for _ in range(rounds):
                 for name in RUNS:
-                    results[name].append(run_wrk(f"http://127.0.0.1:{ports[name]}", scripts[name],
-                                                 seconds=seconds, connections=connections, warmup=0))
+                    # CPU used per request by the server's processes (and by PostgreSQL's): far less sensitive
+                    # to the machine's load than requests per second, and what the ratios come down to.
+                    pgid = servers[name][1].pid
+                    before = cpu_seconds(pgid), cpu_seconds(comm="postgres") if kind == "pg" else 0.0
+                    x = run_wrk(f"http://127.0.0.1:{ports[name]}", scripts[name], seconds=seconds,
+                                connections=connections, warmup=0)
+                    requests = max(1, sum(x["statuses"].values()))
+                    x["cpu_ms"] = (cpu_seconds(pgid) - before[0]) / requests * 1000
+                    x["db_cpu_ms"] = ((cpu_seconds(comm="postgres") - before[1]) / requests * 1000
+                                      if kind == "pg" else 0.0)
+                    results[name].append(x)
         engine = create_engine(url)
         with engine.connect() as conn:
             results["transactions_written"] = conn.execute(text("SELECT count(*) FROM loyalty_transactions")).scalar()
@@ -111,20 +126,22 @@ def main() -> int:
             for name in RUNS:
                 x = r[name][i]
                 line.append(f"{name} {x['rps']:7.1f}/s" + (f" ({x['rps'] / plain:.2f})"
-                                                           if name in ("ceiling", "stamp_no_pin", "stamp_pin") else ""))
+                                                           if name in RATIO_RUNS else ""))
             print("  ".join(line))
         stats = {}
         for name in RUNS:
             runs = r[name]
             stats[name] = {"rps": _median([x["rps"] for x in runs]),
                            "p50_ms": _median([x["latency_ms"].get("50", 0) for x in runs]),
-                           "p99_ms": _median([x["latency_ms"].get("99", 0) for x in runs])}
+                           "p99_ms": _median([x["latency_ms"].get("99", 0) for x in runs]),
+                           "cpu_ms": _median([x["cpu_ms"] for x in runs]),
+                           "db_cpu_ms": _median([x["db_cpu_ms"] for x in runs])}
         ratios = {name: _median([r[name][i]["rps"] / r["plain"][i]["rps"] for i in range(args.rounds)])
-                  for name in ("ceiling", "stamp_no_pin", "stamp_pin")}
+                  for name in RATIO_RUNS}
         ceiling_ratios = {name: _median([r[name][i]["rps"] / r["ceiling"][i]["rps"] for i in range(args.rounds)])
                           for name in ("stamp_no_pin", "stamp_pin")}
         raw_ratios = {name: _median([r[name][i]["rps"] / r["raw_wsgi"][i]["rps"] for i in range(args.rounds)])
-                      for name in ("plain", "ceiling", "stamp_no_pin", "stamp_pin")}
+                      for name in ("plain",) + RATIO_RUNS}
         for name in RUNS:
             x = stats[name]
             note = f"ratio {ratios[name]:.2f}" if name in ratios else ""
@@ -132,9 +149,10 @@ def main() -> int:
                 note += f"  (to ceiling {ceiling_ratios[name]:.2f})"
             if name in raw_ratios:
                 note += f"  (to raw WSGI {raw_ratios[name]:.2f})"
+            cpu = f"CPU/request {x['cpu_ms']:.2f} ms" + (f" + PostgreSQL {x['db_cpu_ms']:.2f} ms" if kind == "pg" else "")
             print(f"  {name:13s} median {x['rps']:8.1f} req/s  p50 {x['p50_ms']:6.2f} ms  p99 {x['p99_ms']:7.2f} ms  "
-                  f"{note}")
-        bad = {c: n for name in ("stamp_no_pin", "stamp_pin") for x in r[name] for c, n in x["statuses"].items()
+                  f"{cpu}  {note}")
+        bad = {c: n for name in ("floor", "stamp_no_pin", "stamp_pin") for x in r[name] for c, n in x["statuses"].items()
                if c != 201}
         errors = [x["socket_errors"] for name in RUNS for x in r[name] if x["socket_errors"]]
         target_no_pin, target_pin = TARGETS[kind]
@@ -142,15 +160,17 @@ def main() -> int:
         ok &= verdict
         print(f"  median ratio to plain Flask: no PIN {ratios['stamp_no_pin']:.2f} (target >= {target_no_pin:.2f}), "
               f"with PIN {ratios['stamp_pin']:.2f} (target >= {target_pin:.2f}), portal one-INSERT app "
-              f"{ratios['ceiling']:.2f}, non-201: {bad or 'none'}"
+              f"{ratios['ceiling']:.2f}, hand-written stamp SQL (floor) {ratios['floor']:.2f}, non-201: {bad or 'none'}"
               + (f", socket errors: {errors}" if errors else "") + f" -> {'PASS' if verdict else 'MISS'}")
         print(f"  ledger rows written: {r['transactions_written']}")
         summary[kind] = {"raw_wsgi_rps": stats["raw_wsgi"]["rps"], "plain_rps": stats["plain"]["rps"],
                          "ceiling_rps": stats["ceiling"]["rps"], "ratio_ceiling": round(ratios["ceiling"], 3),
+                         "floor_rps": stats["floor"]["rps"], "ratio_floor": round(ratios["floor"], 3),
                          "no_pin_rps": stats["stamp_no_pin"]["rps"], "pin_rps": stats["stamp_pin"]["rps"],
                          "ratio_no_pin": round(ratios["stamp_no_pin"], 3), "ratio_pin": round(ratios["stamp_pin"], 3),
                          "ratio_no_pin_to_raw": round(raw_ratios["stamp_no_pin"], 3),
-                         "ratio_pin_to_raw": round(raw_ratios["stamp_pin"], 3)}
+                         "ratio_pin_to_raw": round(raw_ratios["stamp_pin"], 3),
+                         "cpu_ms": {name: round(stats[name]["cpu_ms"] + stats[name]["db_cpu_ms"], 3) for name in RUNS}}
     print(json.dumps(summary))
     return 0 if ok else 1
 
