@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,35 +174,42 @@ def run(kind: str, n: int, repeat: int, pki, apns, gstandin, service_account) ->
             "baseline": statistics.median(baseline), "drain": drain, "apns": apns_alone, "google": google_alone}
 
 
+@contextmanager
+def standins():
+    """A test PKI, the APNs and Google stand-ins (tests/wallet_support) and a service account for the latter:
+    ``(pki, apns, gstandin, service_account)``, for the benchmarks that drain the wallet outbox."""
+    from tests.wallet_support.apns_standin import ApnsStandin
+    from tests.wallet_support.ca import make_test_pki
+    from tests.wallet_support.google_standin import GoogleStandin
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = make_test_pki(Path(tmp) / "pki", key_password="bench-key-password")
+        with ApnsStandin(pki) as apns, GoogleStandin(issuer_id=ISSUER) as gstandin:
+            yield pki, apns, gstandin, gstandin.make_service_account(Path(tmp) / "google")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cards", type=int, default=10_000)
     parser.add_argument("--db", choices=("sqlite", "pg", "both"), default="both")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    from tests.wallet_support.apns_standin import ApnsStandin
-    from tests.wallet_support.ca import make_test_pki
-    from tests.wallet_support.google_standin import GoogleStandin
-
     kinds = ("sqlite", "pg") if args.db == "both" else (args.db,)
-    with tempfile.TemporaryDirectory() as tmp:
-        pki = make_test_pki(Path(tmp) / "pki", key_password="bench-key-password")
-        with ApnsStandin(pki) as apns, GoogleStandin(issuer_id=ISSUER) as gstandin:
-            service_account = gstandin.make_service_account(Path(tmp) / "google")
-            for kind in kinds:
-                r = run(kind, args.cards, args.repeat, pki, apns, gstandin, service_account)
-                n = args.cards
-                alone = r["apns"] + r["google"]
-                print(f"\n{kind}: {n} cards, one worker")
-                print(f"  owner's design edit (enqueue {n} rows)  {r['enqueue'] * 1000:8.1f} ms   "
-                      f"{r['enqueue'] / r['baseline']:5.2f} × a cooldown edit ({r['baseline'] * 1000:.1f} ms)")
-                print(f"  the same edit again (coalesced)        {r['coalesced'] * 1000:8.1f} ms   "
-                      f"{r['coalesced'] / r['baseline']:5.2f} × a cooldown edit")
-                print(f"  drain: {n} pushes + {n} Google PATCHes  {r['drain']:8.2f} s    "
-                      f"{n / r['drain']:6.0f} cards/s")
-                print(f"  stand-ins alone: APNs {r['apns']:.2f} s + Google {r['google']:.2f} s = {alone:.2f} s   "
-                      f"drain / stand-ins alone = {r['drain'] / alone:.2f}")
-                print(f"  (first drain, Google objects inserted: {r['first']:.2f} s)")
+    with standins() as (pki, apns, gstandin, service_account):
+        for kind in kinds:
+            r = run(kind, args.cards, args.repeat, pki, apns, gstandin, service_account)
+            n = args.cards
+            alone = r["apns"] + r["google"]
+            print(f"\n{kind}: {n} cards, one worker")
+            print(f"  owner's design edit (enqueue {n} rows)  {r['enqueue'] * 1000:8.1f} ms   "
+                  f"{r['enqueue'] / r['baseline']:5.2f} × a cooldown edit ({r['baseline'] * 1000:.1f} ms)")
+            print(f"  the same edit again (coalesced)        {r['coalesced'] * 1000:8.1f} ms   "
+                  f"{r['coalesced'] / r['baseline']:5.2f} × a cooldown edit")
+            print(f"  drain: {n} pushes + {n} Google PATCHes  {r['drain']:8.2f} s    "
+                  f"{n / r['drain']:6.0f} cards/s")
+            print(f"  stand-ins alone: APNs {r['apns']:.2f} s + Google {r['google']:.2f} s = {alone:.2f} s   "
+                  f"drain / stand-ins alone = {r['drain'] / alone:.2f}")
+            print(f"  (first drain, Google objects inserted: {r['first']:.2f} s)")
 
 
 if __name__ == "__main__":

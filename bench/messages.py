@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import common  # noqa: E402
-from design_updates import ISSUER, PTID, pending, seed, timed, wallet_app  # noqa: E402
+from design_updates import ISSUER, PTID, pending, seed, standins, timed, wallet_app  # noqa: E402
 
 
 def mark_all_sent(app) -> None:
@@ -123,31 +123,24 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "pg", "both"), default="both")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    from tests.wallet_support.apns_standin import ApnsStandin
-    from tests.wallet_support.ca import make_test_pki
-    from tests.wallet_support.google_standin import GoogleStandin
-
     kinds = ("sqlite", "pg") if args.db == "both" else (args.db,)
     figures = {"cards": args.cards, "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
-    with tempfile.TemporaryDirectory() as tmp:
-        pki = make_test_pki(Path(tmp) / "pki", key_password="bench-key-password")
-        with ApnsStandin(pki) as apns, GoogleStandin(issuer_id=ISSUER) as gstandin:
-            service_account = gstandin.make_service_account(Path(tmp) / "google")
-            for kind in kinds:
-                r = run(kind, args.cards, args.repeat, pki, apns, gstandin, service_account)
-                n = args.cards
-                alone = r["apns"] + r["google"]
-                print(f"\n{kind}: a message to {n} cards, one worker")
-                print(f"  owner's request (queue {n} deliveries)  {r['queue'] * 1000:8.1f} ms   "
-                      f"{r['queue'] / r['baseline']:6.1f} × GET /programs ({r['baseline'] * 1000:.1f} ms)   "
-                      f"target < 2 s")
-                print(f"  drain: {n} pushes + {n} addMessage      {r['drain']:8.2f} s    "
-                      f"{n / r['drain']:6.0f} cards/s   target < 60 s")
-                print(f"  stand-ins alone: APNs {r['apns']:.2f} s + Google {r['google']:.2f} s = {alone:.2f} s   "
-                      f"drain / stand-ins alone = {r['drain'] / alone:.2f}")
-                print(f"  (first drain, Google objects inserted: {r['first']:.2f} s)")
-                figures[kind] = {k: round(v, 4) for k, v in r.items()}
-                figures[kind]["drain_over_standins"] = round(r["drain"] / alone, 3)
+    with standins() as (pki, apns, gstandin, service_account):
+        for kind in kinds:
+            r = run(kind, args.cards, args.repeat, pki, apns, gstandin, service_account)
+            n = args.cards
+            alone = r["apns"] + r["google"]
+            print(f"\n{kind}: a message to {n} cards, one worker")
+            print(f"  owner's request (queue {n} deliveries)  {r['queue'] * 1000:8.1f} ms   "
+                  f"{r['queue'] / r['baseline']:6.1f} × GET /programs ({r['baseline'] * 1000:.1f} ms)   "
+                  f"target < 2 s")
+            print(f"  drain: {n} pushes + {n} addMessage      {r['drain']:8.2f} s    "
+                  f"{n / r['drain']:6.0f} cards/s   target < 60 s")
+            print(f"  stand-ins alone: APNs {r['apns']:.2f} s + Google {r['google']:.2f} s = {alone:.2f} s   "
+                  f"drain / stand-ins alone = {r['drain'] / alone:.2f}")
+            print(f"  (first drain, Google objects inserted: {r['first']:.2f} s)")
+            figures[kind] = {k: round(v, 4) for k, v in r.items()}
+            figures[kind]["drain_over_standins"] = round(r["drain"] / alone, 3)
     figures["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     print(json.dumps(figures))
 
