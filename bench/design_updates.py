@@ -98,6 +98,44 @@ def mark_delivered(app) -> None:
         db.session.remove()
 
 
+def drain(app, apns, gstandin, n: int):
+    """One worker drains the outbox after the stand-ins' records are cleared: ``(seconds, result)``, each of the
+    ``n`` cards delivered and pushed exactly once."""
+    from portal.services.wallet.worker import WalletWorker
+
+    apns.clear()
+    gstandin.clear_requests()
+    worker = WalletWorker(app)
+    t0 = time.perf_counter()
+    result = worker.run_once(max_rounds=10_000)
+    seconds = time.perf_counter() - t0
+    assert result.delivered == n and result.failed == 0 and result.pushes == n, result
+    assert pending(app) == 0 and len(apns.pushes) == n
+    return seconds, result
+
+
+def standins_alone(app, tokens, google_call, items) -> tuple[float, float]:
+    """The stand-ins' own rate, with the worker's clients: one APNs push per token, then
+    ``google_call(client, item)`` per item; ``(APNs seconds, Google seconds)``."""
+    from portal.services.wallet.worker import WalletWorker
+
+    apns_client, google_client = WalletWorker(app).apns(), WalletWorker(app).google()
+
+    def push_all():
+        for token in tokens:
+            assert apns_client.push(token, PTID).ok
+
+    def call_all():
+        for item in items:
+            google_call(google_client, item)
+
+    try:
+        return timed(push_all), timed(call_all)
+    finally:
+        apns_client.close()
+        google_client.close()
+
+
 def timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -143,35 +181,19 @@ def run(kind: str, n: int, repeat: int, pki, apns, gstandin, service_account) ->
             assert pending(app) == n
             if i < repeat - 1:
                 mark_delivered(app)
-        apns.clear()
-        gstandin.clear_requests()
-        worker = WalletWorker(app)
-        t0 = time.perf_counter()
-        result = worker.run_once(max_rounds=10_000)
-        drain = time.perf_counter() - t0
-        assert result.delivered == n and result.failed == 0 and result.pushes == n, result
-        assert result.google_updates == n and pending(app) == 0
-        assert len(apns.pushes) == n
+        drained, result = drain(app, apns, gstandin, n)
+        assert result.google_updates == n
 
         # The stand-ins' own rate: the same number of pushes and object PATCHes with the same clients.
-        apns_client, google_client = WalletWorker(app).apns(), WalletWorker(app).google()
-        objects = list(gstandin.objects.values())[:n]
-        t0 = time.perf_counter()
-        for token in data["tokens"]:
-            assert apns_client.push(token, PTID).ok
-        apns_alone = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for body in objects:
-            google_client.patch_object(body["id"], body)
-        google_alone = time.perf_counter() - t0
-        apns_client.close()
-        google_client.close()
+        apns_alone, google_alone = standins_alone(app, data["tokens"],
+                                                  lambda client, body: client.patch_object(body["id"], body),
+                                                  list(gstandin.objects.values())[:n])
         from portal.extensions import db
 
         with app.app_context():
             db.engine.dispose()
     return {"first": first, "enqueue": statistics.median(enqueue), "coalesced": statistics.median(coalesced),
-            "baseline": statistics.median(baseline), "drain": drain, "apns": apns_alone, "google": google_alone}
+            "baseline": statistics.median(baseline), "drain": drained, "apns": apns_alone, "google": google_alone}
 
 
 @contextmanager

@@ -24,7 +24,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import common  # noqa: E402
-from design_updates import ISSUER, PTID, pending, seed, standins, timed, wallet_app  # noqa: E402
+from design_updates import drain, pending, seed, standins, standins_alone, timed, wallet_app  # noqa: E402
 
 
 def mark_all_sent(app) -> None:
@@ -86,35 +85,19 @@ def run(kind: str, n: int, repeat: int, pki, apns, gstandin, service_account) ->
             assert pending(app) == n
             if i < repeat - 1:
                 mark_all_sent(app)
-        apns.clear()
-        gstandin.clear_requests()
-        worker = WalletWorker(app)
-        t0 = time.perf_counter()
-        result = worker.run_once(max_rounds=10_000)
-        drain = time.perf_counter() - t0
-        assert result.delivered == n and result.failed == 0 and result.pushes == n, result
-        assert pending(app) == 0 and len(apns.pushes) == n
+        drained, _ = drain(app, apns, gstandin, n)
         added = [r for r in gstandin.requests if r.path.endswith("/addMessage")]
         assert len(added) == n and all(r.status == 200 for r in added)
 
         # The stand-ins' own rate: the same number of pushes and addMessage calls with the same clients.
-        apns_client, google_client = WalletWorker(app).apns(), WalletWorker(app).google()
-        ids = list(gstandin.objects)[:n]
-        t0 = time.perf_counter()
-        for token in data["tokens"]:
-            assert apns_client.push(token, PTID).ok
-        apns_alone = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for object_id in ids:
-            google_client.add_message(object_id, {"id": "bench", "header": "Bench", "body": "x",
-                                                  "messageType": "TEXT"})
-        google_alone = time.perf_counter() - t0
-        apns_client.close()
-        google_client.close()
+        message = {"id": "bench", "header": "Bench", "body": "x", "messageType": "TEXT"}
+        apns_alone, google_alone = standins_alone(app, data["tokens"],
+                                                  lambda client, object_id: client.add_message(object_id, message),
+                                                  list(gstandin.objects)[:n])
         with app.app_context():
             db.engine.dispose()
     return {"first": first, "queue": statistics.median(queue), "baseline": statistics.median(baseline),
-            "drain": drain, "apns": apns_alone, "google": google_alone}
+            "drain": drained, "apns": apns_alone, "google": google_alone}
 
 
 def main() -> None:
