@@ -170,17 +170,15 @@ _VENDOR_CARD = _CARD.where(LoyaltyProgram.vendor_id == bindparam("vendor_id"))
 #: and no more: not the program's texts, colours, logo and dates, which every stamp would otherwise fetch and
 #: decode. (A column left out here is still readable: the ORM loads it with one more query. tests/test_storage.py
 #: pins a stamp's statements, so a rule that starts reading one shows there.)
-BALANCE_COLUMNS = (
-    load_only(LoyaltyProgram.vendor_id, LoyaltyProgram.slug, LoyaltyProgram.name, LoyaltyProgram.type,
-              LoyaltyProgram.stamps_required, LoyaltyProgram.reward_text, LoyaltyProgram.points_per_unit,
-              LoyaltyProgram.currency, LoyaltyProgram.require_pin, LoyaltyProgram.cooldown_minutes,
-              LoyaltyProgram.daily_stamp_limit, LoyaltyProgram.pin_max_attempts, LoyaltyProgram.pin_lockout_minutes,
-              LoyaltyProgram.active, LoyaltyProgram.pending_signups, LoyaltyProgram.nudges),
-)
-_LOCKED_CARD = _CARD.options(contains_eager(LoyaltyCard.program).options(*BALANCE_COLUMNS))
+BALANCE_COLUMNS = contains_eager(LoyaltyCard.program).load_only(
+    LoyaltyProgram.vendor_id, LoyaltyProgram.slug, LoyaltyProgram.name, LoyaltyProgram.type,
+    LoyaltyProgram.stamps_required, LoyaltyProgram.reward_text, LoyaltyProgram.points_per_unit,
+    LoyaltyProgram.currency, LoyaltyProgram.require_pin, LoyaltyProgram.cooldown_minutes,
+    LoyaltyProgram.daily_stamp_limit, LoyaltyProgram.pin_max_attempts, LoyaltyProgram.pin_lockout_minutes,
+    LoyaltyProgram.active, LoyaltyProgram.pending_signups, LoyaltyProgram.nudges)
 _STATEMENTS = {(False, False): _CARD, (True, False): _VENDOR_CARD,
-               (False, True): storage.locked(_LOCKED_CARD),
-               (True, True): storage.locked(_LOCKED_CARD.where(LoyaltyProgram.vendor_id == bindparam("vendor_id")))}
+               (False, True): storage.locked(_CARD.options(BALANCE_COLUMNS)),
+               (True, True): storage.locked(_VENDOR_CARD.options(BALANCE_COLUMNS))}
 
 
 def get_card(actor: Actor, card_number: str, *, for_update: bool = False) -> LoyaltyCard:
