@@ -44,9 +44,10 @@ import hashlib  # noqa: E402
 
 _KEY = text("SELECT k.id, k.vendor_id FROM api_keys k JOIN vendors v ON v.id = k.vendor_id "
             "WHERE k.key_hash = :digest AND k.revoked_at IS NULL AND v.active")
-_CARD = ("SELECT c.id, c.program_id, c.stamps, c.lifetime_stamps, c.chain_head, p.type, p.active, v.timezone "
-         "FROM loyalty_cards c JOIN loyalty_programs p ON p.id = c.program_id JOIN vendors v ON v.id = p.vendor_id "
-         "WHERE c.card_number = :number AND p.vendor_id = :vendor_id")
+_POSTGRESQL = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+_CARD = text("SELECT c.id, c.program_id, c.stamps, c.lifetime_stamps, c.chain_head, p.type, p.active, v.timezone "
+             "FROM loyalty_cards c JOIN loyalty_programs p ON p.id = c.program_id JOIN vendors v ON v.id = p.vendor_id "
+             "WHERE c.card_number = :number AND p.vendor_id = :vendor_id" + (" FOR UPDATE OF c" if _POSTGRESQL else ""))
 _LEDGER = text("INSERT INTO loyalty_transactions (card_id, program_id, type, delta, balance_after, api_key_id, note, "
                "created_at, prev_hash, hash) VALUES (:card_id, :program_id, 'stamp_add', 1, :balance, :key_id, '', "
                ":now, :prev, :hash) RETURNING id")
@@ -63,12 +64,11 @@ def floor_stamp(number):
     key = db.session.execute(_KEY, {"digest": hashlib.sha256(token.encode()).hexdigest()}).first()
     if key is None:
         return {"error": "unauthorized"}, 401
-    lock = " FOR UPDATE OF c" if db.engine.dialect.name == "postgresql" else ""
-    card = db.session.execute(text(_CARD + lock), {"number": number.replace("-", ""), "vendor_id": key.vendor_id}).first()
+    card = db.session.execute(_CARD, {"number": number.replace("-", ""), "vendor_id": key.vendor_id}).first()
     if card is None or not card.active:
         return {"error": "not_found"}, 404
     now = dt.datetime.now(dt.timezone.utc)
-    if db.engine.dialect.name == "sqlite":
+    if not _POSTGRESQL:
         now = now.replace(tzinfo=None)  # how the portal's column type stores it there
     balance = card.stamps + 1
     digest = hashlib.sha256(f"{card.chain_head}|{card.id}|{balance}|{now.isoformat()}".encode()).hexdigest()

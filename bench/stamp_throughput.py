@@ -82,13 +82,16 @@ def run_db(kind: str, seconds: int, workers: int, worker_class: str, threads: in
                     # CPU used per request by the server's processes (and by PostgreSQL's): far less sensitive
                     # to the machine's load than requests per second, and what the ratios come down to.
                     pgid = servers[name][1].pid
-                    before = cpu_seconds(pgid), cpu_seconds(comm="postgres") if kind == "pg" else 0.0
+
+                    def db_cpu() -> float:
+                        return cpu_seconds(comm="postgres") if kind == "pg" else 0.0
+
+                    app_before, db_before = cpu_seconds(pgid), db_cpu()
                     x = run_wrk(f"http://127.0.0.1:{ports[name]}", scripts[name], seconds=seconds,
                                 connections=connections, warmup=0)
                     requests = max(1, sum(x["statuses"].values()))
-                    x["cpu_ms"] = (cpu_seconds(pgid) - before[0]) / requests * 1000
-                    x["db_cpu_ms"] = ((cpu_seconds(comm="postgres") - before[1]) / requests * 1000
-                                      if kind == "pg" else 0.0)
+                    x["cpu_ms"] = (cpu_seconds(pgid) - app_before) / requests * 1000
+                    x["db_cpu_ms"] = (db_cpu() - db_before) / requests * 1000
                     results[name].append(x)
         engine = create_engine(url)
         with engine.connect() as conn:
